@@ -1,0 +1,142 @@
+//! HTTP conventions shared by all five services: header names, request IDs, `/health` and
+//! RFC 9457 problem details. Framework-free; each service maps these onto its framework.
+
+use serde::{Deserialize, Serialize};
+
+/// Header naming the instance that answered; on every response.
+pub const INSTANCE_ID_HEADER: &str = "x-instance-id";
+
+/// Header carrying the request ID: kept when the caller sends a usable one, generated otherwise,
+/// echoed on the response and forwarded on every upstream call.
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
+
+/// Media type of problem details (RFC 9457).
+pub const PROBLEM_CONTENT_TYPE: &str = "application/problem+json";
+
+/// Longest request ID we keep from a caller; longer ones are replaced, not truncated, so two
+/// different IDs never collapse into one.
+pub const MAX_REQUEST_ID_LEN: usize = 128;
+
+/// The caller's request ID if it is usable (1–128 visible ASCII characters), else a new UUID.
+pub fn request_id_or_new(incoming: Option<&str>) -> String {
+    match incoming {
+        Some(id)
+            if !id.is_empty()
+                && id.len() <= MAX_REQUEST_ID_LEN
+                && id.bytes().all(|b| b.is_ascii_graphic()) =>
+        {
+            id.to_owned()
+        }
+        _ => uuid::Uuid::new_v4().to_string(),
+    }
+}
+
+/// Body of `GET /health`: `{"status":"passing","service":…,"instance":…}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HealthReport {
+    /// Always `passing` when the instance answers at all (Consul's word for healthy).
+    pub status: String,
+    /// Service name.
+    pub service: String,
+    /// Instance ID.
+    pub instance: String,
+}
+
+impl HealthReport {
+    /// A passing report for this instance.
+    pub fn passing(service: &str, instance: &str) -> Self {
+        Self {
+            status: "passing".to_owned(),
+            service: service.to_owned(),
+            instance: instance.to_owned(),
+        }
+    }
+}
+
+/// An RFC 9457 problem details object, served as `application/problem+json`.
+///
+/// `type` is `about:blank` (the status code says it all), so `title` is the status's reason
+/// phrase, as the RFC asks; `detail` explains this occurrence to a human.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Problem {
+    /// Problem type URI.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Short summary of the type.
+    pub title: String,
+    /// HTTP status code.
+    pub status: u16,
+    /// What went wrong this time, for a human.
+    pub detail: String,
+}
+
+impl Problem {
+    /// A problem with the given status and detail.
+    pub fn new(status: u16, detail: impl Into<String>) -> Self {
+        let title = reqwest::StatusCode::from_u16(status)
+            .ok()
+            .and_then(|s| s.canonical_reason())
+            .unwrap_or("Error");
+        Self {
+            kind: "about:blank".to_owned(),
+            title: title.to_owned(),
+            status,
+            detail: detail.into(),
+        }
+    }
+
+    /// 400: the request is malformed.
+    pub fn bad_request(detail: impl Into<String>) -> Self {
+        Self::new(400, detail)
+    }
+
+    /// 404: no such resource.
+    pub fn not_found(detail: impl Into<String>) -> Self {
+        Self::new(404, detail)
+    }
+
+    /// 422: well-formed but invalid input.
+    pub fn unprocessable(detail: impl Into<String>) -> Self {
+        Self::new(422, detail)
+    }
+
+    /// 503: this instance (or an upstream it needs) cannot serve now.
+    pub fn unavailable(detail: impl Into<String>) -> Self {
+        Self::new(503, detail)
+    }
+
+    /// The body as JSON bytes.
+    pub fn to_json(&self) -> String {
+        // Serialising a struct of strings and an integer cannot fail.
+        serde_json::to_string(self).unwrap_or_else(|_| String::from("{}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usable_request_ids_are_kept_and_others_replaced() {
+        assert_eq!(request_id_or_new(Some("abc-123")), "abc-123");
+        for bad in [None, Some(""), Some("has space"), Some("é")] {
+            let id = request_id_or_new(bad);
+            assert_eq!(id.len(), 36, "{bad:?} replaced by a UUID");
+        }
+        assert_ne!(
+            request_id_or_new(Some(&"x".repeat(129))),
+            "x".repeat(128),
+            "never truncated"
+        );
+    }
+
+    #[test]
+    fn problem_serialises_as_rfc_9457() {
+        let json: serde_json::Value =
+            serde_json::from_str(&Problem::not_found("no user 42").to_json()).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"type": "about:blank", "title": "Not Found", "status": 404, "detail": "no user 42"})
+        );
+    }
+}
