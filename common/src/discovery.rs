@@ -251,11 +251,13 @@ fn publish(
     tx.send_if_modified(|snapshot| {
         let hold_back =
             distrust_empty && answer.instances.is_empty() && !snapshot.instances.is_empty();
-        let instances: Arc<[Instance]> = if hold_back {
-            snapshot.instances.clone()
-        } else {
-            answer.instances.into()
-        };
+        // Same list, same Arc: readers can tell "unchanged" by pointer.
+        let instances: Arc<[Instance]> =
+            if hold_back || answer.instances[..] == snapshot.instances[..] {
+                snapshot.instances.clone()
+            } else {
+                answer.instances.into()
+            };
         if hold_back && !snapshot.held_back {
             tracing::warn!(
                 kept = instances.len(),

@@ -12,6 +12,7 @@
 //!   [`MemoryRegistry`](registry::MemoryRegistry) (in-process).
 //! - [`registration`]: keeps one instance registered: backoff, heartbeats, re-registration.
 //! - [`discovery`]: keeps one service's healthy instances fresh with blocking queries.
+//! - [`upstream`]: calls other services by name: balancing, timeouts, retries, outlier ejection.
 //! - [`lifecycle`]: runs a service from bound listener to clean exit, whatever its framework.
 //! - [`http`]: header names, request IDs, `/health` body and RFC 9457 problem details.
 //! - [`fault`]: opt-in delay and error injection for demos.
@@ -29,3 +30,4 @@ pub mod registry;
 pub mod shutdown;
 pub mod telemetry;
 pub mod tls;
+pub mod upstream;
