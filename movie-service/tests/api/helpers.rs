@@ -1,0 +1,318 @@
+//! Spawns the aggregator with a memory registry and stub backend instances.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::{Json, Router};
+use common::config::{ConsulConfig, ServiceConfig};
+use common::registry::{HealthCheck, MemoryRegistry, Registration, Registry as _};
+use common::shutdown::Trigger;
+use common::upstream::UpstreamOptions;
+use serde_json::{Value, json};
+use tokio::task::JoinHandle;
+
+/// One stub instance of a backend service.
+pub(crate) struct Stub {
+    pub(crate) id: String,
+    pub(crate) port: u16,
+    pub(crate) hits: Arc<AtomicUsize>,
+    pub(crate) failing: Arc<AtomicBool>,
+    pub(crate) last_request_id: Arc<std::sync::Mutex<Option<String>>>,
+    server: JoinHandle<()>,
+}
+
+#[derive(Clone)]
+struct StubState {
+    hits: Arc<AtomicUsize>,
+    failing: Arc<AtomicBool>,
+    last_request_id: Arc<std::sync::Mutex<Option<String>>>,
+}
+
+fn problem(status: StatusCode, detail: &str) -> axum::response::Response {
+    (
+        status,
+        [("content-type", "application/problem+json")],
+        json!({"type": "about:blank", "title": "x", "status": status.as_u16(), "detail": detail})
+            .to_string(),
+    )
+        .into_response()
+}
+
+async fn guard(s: &StubState, headers: &HeaderMap) -> Option<axum::response::Response> {
+    s.hits.fetch_add(1, Ordering::SeqCst);
+    *s.last_request_id.lock().unwrap() = headers
+        .get("x-request-id")
+        .map(|v| v.to_str().unwrap().to_owned());
+    s.failing
+        .load(Ordering::SeqCst)
+        .then(|| problem(StatusCode::SERVICE_UNAVAILABLE, "stub failing"))
+}
+
+fn metadata(id: &str) -> Value {
+    json!({"id": id, "title": format!("Film {id}"), "description": "d", "director": "someone"})
+}
+
+async fn metadata_one(
+    State(s): State<StubState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> axum::response::Response {
+    if let Some(r) = guard(&s, &headers).await {
+        return r;
+    }
+    if ["1", "2", "3"].contains(&id.as_str()) {
+        Json(metadata(&id)).into_response()
+    } else {
+        problem(StatusCode::NOT_FOUND, "no such movie")
+    }
+}
+
+async fn metadata_all(State(s): State<StubState>, headers: HeaderMap) -> axum::response::Response {
+    if let Some(r) = guard(&s, &headers).await {
+        return r;
+    }
+    Json(json!([metadata("1"), metadata("2"), metadata("3")])).into_response()
+}
+
+async fn rating_get(
+    State(s): State<StubState>,
+    headers: HeaderMap,
+    Path((kind, id)): Path<(String, String)>,
+) -> axum::response::Response {
+    if let Some(r) = guard(&s, &headers).await {
+        return r;
+    }
+    Json(json!({"record_type": kind, "record_id": id, "average": 4.5, "count": 2})).into_response()
+}
+
+async fn rating_put(
+    State(s): State<StubState>,
+    headers: HeaderMap,
+    Path((kind, id)): Path<(String, String)>,
+    Json(body): Json<Value>,
+) -> axum::response::Response {
+    if let Some(r) = guard(&s, &headers).await {
+        return r;
+    }
+    match body["value"].as_i64() {
+        Some(v @ 1..=5) => {
+            Json(json!({"record_type": kind, "record_id": id, "average": v, "count": 1}))
+                .into_response()
+        }
+        _ => problem(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "value must be an integer from 1 to 5",
+        ),
+    }
+}
+
+async fn entity(
+    State(s): State<StubState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> axum::response::Response {
+    if let Some(r) = guard(&s, &headers).await {
+        return r;
+    }
+    if id == "1" {
+        Json(json!({"id": id, "name": "one"})).into_response()
+    } else {
+        problem(StatusCode::NOT_FOUND, "no such thing")
+    }
+}
+
+impl Stub {
+    pub(crate) async fn start(service: &str, id: &str) -> Self {
+        let state = StubState {
+            hits: Arc::default(),
+            failing: Arc::default(),
+            last_request_id: Arc::default(),
+        };
+        let app = match service {
+            "metadata-service" => Router::new()
+                .route("/metadata", get(metadata_all))
+                .route("/metadata/{id}", get(metadata_one)),
+            "rating-service" => {
+                Router::new().route("/ratings/{kind}/{id}", get(rating_get).put(rating_put))
+            }
+            "user-service" => Router::new().route("/users/{id}", get(entity)),
+            _ => Router::new().route("/products/{id}", get(entity)),
+        }
+        .with_state(state.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        Self {
+            id: id.to_owned(),
+            port,
+            hits: state.hits,
+            failing: state.failing,
+            last_request_id: state.last_request_id,
+            server,
+        }
+    }
+
+    pub(crate) fn hits(&self) -> usize {
+        self.hits.load(Ordering::SeqCst)
+    }
+
+    /// Stops the server: connections to its port are refused, as after `kill -9`.
+    pub(crate) fn kill(&self) {
+        self.server.abort();
+    }
+
+    pub(crate) fn fail(&self, failing: bool) {
+        self.failing.store(failing, Ordering::SeqCst);
+    }
+}
+
+pub(crate) struct TestApp {
+    pub(crate) base: String,
+    pub(crate) http: reqwest::Client,
+    pub(crate) registry: Arc<MemoryRegistry>,
+    pub(crate) stubs: Vec<(String, Stub)>,
+    stop: Trigger,
+    task: JoinHandle<anyhow::Result<()>>,
+}
+
+pub(crate) async fn register(registry: &MemoryRegistry, service: &str, stub: &Stub) {
+    registry
+        .register(&Registration {
+            id: stub.id.clone(),
+            name: service.to_owned(),
+            address: "127.0.0.1".into(),
+            port: stub.port,
+            tags: vec![],
+            meta: Default::default(),
+            check: HealthCheck::Ttl {
+                ttl: Duration::from_secs(15),
+            },
+            deregister_critical_after: Duration::from_secs(60),
+        })
+        .await
+        .unwrap();
+}
+
+/// The aggregator with two stub instances of each backend.
+pub(crate) async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+pub(crate) async fn spawn_app_with(tweak: impl FnOnce(&mut ServiceConfig)) -> TestApp {
+    common::tls::install_crypto_provider();
+    let registry = Arc::new(MemoryRegistry::new());
+    let mut stubs = Vec::new();
+    for service in [
+        "metadata-service",
+        "rating-service",
+        "user-service",
+        "product-service",
+    ] {
+        for n in 1..=2 {
+            let stub = Stub::start(service, &format!("{service}-{n}")).await;
+            register(&registry, service, &stub).await;
+            stubs.push((service.to_owned(), stub));
+        }
+    }
+    let mut config = ServiceConfig::new(ConsulConfig::new("127.0.0.1:1".parse().unwrap()));
+    config.timings.drain_delay = Duration::ZERO;
+    config.timings.grace_period = Duration::from_secs(2);
+    tweak(&mut config);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let stop = Trigger::new();
+    let options = UpstreamOptions {
+        attempt_timeout: Duration::from_millis(500),
+        ..UpstreamOptions::default()
+    };
+    let task = tokio::spawn(movie_service::run(
+        config,
+        options,
+        listener,
+        registry.clone(),
+        stop.wait(),
+    ));
+    let app = TestApp {
+        base,
+        http: reqwest::Client::new(),
+        registry,
+        stubs,
+        stop,
+        task,
+    };
+    // Ready once registered (the lifecycle registers after /health answers) and every
+    // watcher has its instances.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let discovery: Value = app.get("/discovery").await.json().await.unwrap_or_default();
+        let ready = [
+            "metadata-service",
+            "rating-service",
+            "user-service",
+            "product-service",
+        ]
+        .iter()
+        .all(|s| {
+            discovery["services"][s]["instances"]
+                .as_array()
+                .is_some_and(|a| a.len() == 2)
+        });
+        if ready
+            && app
+                .registry
+                .healthy_instances("movie-service", None)
+                .await
+                .unwrap()
+                .instances
+                .len()
+                == 1
+        {
+            return app;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "aggregator never became ready: {discovery}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+impl TestApp {
+    pub(crate) async fn get(&self, path: &str) -> reqwest::Response {
+        self.http
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub(crate) async fn put_json(&self, path: &str, body: &Value) -> reqwest::Response {
+        self.http
+            .put(format!("{}{path}", self.base))
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub(crate) fn stubs_of<'a>(&'a self, service: &'a str) -> impl Iterator<Item = &'a Stub> + 'a {
+        self.stubs
+            .iter()
+            .filter(move |(s, _)| s == service)
+            .map(|(_, stub)| stub)
+    }
+
+    pub(crate) async fn discovery(&self) -> Value {
+        self.get("/discovery").await.json().await.unwrap()
+    }
+
+    pub(crate) async fn shutdown(self) {
+        self.stop.fire();
+        self.task.await.unwrap().unwrap();
+    }
+}

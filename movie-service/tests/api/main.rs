@@ -1,0 +1,6 @@
+//! movie-service, started for real on port 0 against stub backends on real sockets.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod aggregate;
+mod helpers;
+mod http;
