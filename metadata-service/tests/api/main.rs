@@ -1,0 +1,9 @@
+//! Integration tests: each starts the real service on 127.0.0.1, port 0, against an in-memory registry.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod errors;
+mod faults;
+mod health;
+mod helpers;
+mod lifecycle;
+mod metadata;

@@ -1,0 +1,13 @@
+//! Demo faults: API routes fail with 503 problem details, `/health` never does.
+
+use crate::helpers::{assert_problem, spawn_app_with};
+
+#[tokio::test(flavor = "multi_thread")]
+async fn error_rate_one_fails_api_routes_but_not_health() {
+    let app = spawn_app_with(|config| config.faults.error_rate = 1.0).await;
+    for path in ["/users", "/users/1"] {
+        let response = app.get(path).await;
+        assert_problem(&app, response, 503).await;
+    }
+    assert_eq!(app.get("/health").await.status(), 200);
+}
