@@ -637,13 +637,7 @@ impl Upstream {
         if e.is_timeout() && !e.is_connect() {
             UpstreamError::Timeout { service, attempts }
         } else {
-            let mut message = e.to_string();
-            let mut source = std::error::Error::source(e);
-            while let Some(cause) = source {
-                message.push_str(": ");
-                message.push_str(&cause.to_string());
-                source = cause.source();
-            }
+            let message = crate::registry::consul::error_chain(e);
             let kind = if e.is_connect() {
                 "connect"
             } else {

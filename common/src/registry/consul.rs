@@ -255,7 +255,7 @@ fn truncate(text: &str, max: usize) -> String {
 
 /// The error and its causes on one line: reqwest's own message ("error sending request") hides
 /// the part that helps ("connection refused").
-fn error_chain(e: &dyn std::error::Error) -> String {
+pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();
     let mut source = e.source();
     while let Some(cause) = source {
