@@ -13,6 +13,7 @@
 //! - [`registration`]: keeps one instance registered: backoff, heartbeats, re-registration.
 //! - [`discovery`]: keeps one service's healthy instances fresh with blocking queries.
 //! - [`upstream`]: calls other services by name: balancing, timeouts, retries, outlier ejection.
+//! - [`launch`]: what every service binary does first: `healthcheck`, or configure, bind, connect.
 //! - [`lifecycle`]: runs a service from bound listener to clean exit, whatever its framework.
 //! - [`http`]: header names, request IDs, `/health` body and RFC 9457 problem details.
 //! - [`fault`]: opt-in delay and error injection for demos.
@@ -24,6 +25,7 @@ pub mod config;
 pub mod discovery;
 pub mod fault;
 pub mod http;
+pub mod launch;
 pub mod lifecycle;
 pub mod registration;
 pub mod registry;

@@ -6,6 +6,7 @@
 //!
 //! # Layout
 //!
+//! - [`cli`]: the command line, shared with `devstack`.
 //! - [`domain`]: the movie record and its identifier.
 //! - [`repository`]: the [`MovieRepository`](repository::MovieRepository) seam and its
 //!   in-memory, seeded catalogue.
@@ -22,6 +23,7 @@ use common::lifecycle::{self, LocalInstance, ServiceInfo};
 use common::registry::Registry;
 use tokio::net::TcpListener;
 
+pub mod cli;
 pub mod domain;
 pub mod error;
 pub mod repository;

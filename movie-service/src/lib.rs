@@ -7,6 +7,7 @@
 //!
 //! # Layout
 //!
+//! - [`cli`]: the command line, shared with `devstack`.
 //! - [`gateway`]: the use cases, framework-free: which upstream to ask, what a missing answer means.
 //! - [`routes`]: axum handlers.
 //! - [`error`]: [`ApiError`](error::ApiError), answered as RFC 9457 problem JSON.
@@ -35,6 +36,7 @@ use tower::ServiceBuilder;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
+pub mod cli;
 pub mod error;
 pub mod gateway;
 pub mod routes;

@@ -6,6 +6,7 @@
 //!
 //! # Layout
 //!
+//! - [`cli`]: the command line, shared with `devstack`.
 //! - [`domain`]: the product record and its identifier.
 //! - [`repository`]: the [`ProductRepository`](repository::ProductRepository) seam and its
 //!   in-memory, seeded catalogue.
@@ -22,6 +23,7 @@ use common::lifecycle::{self, LocalInstance, ServiceInfo};
 use common::registry::Registry;
 use tokio::net::TcpListener;
 
+pub mod cli;
 pub mod domain;
 pub mod error;
 pub mod repository;

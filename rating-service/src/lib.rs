@@ -9,6 +9,7 @@
 //!
 //! # Layout
 //!
+//! - [`cli`]: the command line, shared with `devstack`.
 //! - [`domain`]: identifiers, star values and the aggregate, with their validation.
 //! - [`repository`]: the [`RatingRepository`](repository::RatingRepository) seam and its
 //!   in-memory, seeded implementation.
@@ -26,6 +27,7 @@ use poem::Server;
 use poem::listener::TcpAcceptor;
 use tokio::net::TcpListener;
 
+pub mod cli;
 pub mod domain;
 pub mod error;
 pub mod repository;

@@ -6,6 +6,7 @@
 //!
 //! # Layout
 //!
+//! - [`cli`]: the command line, shared with `devstack`.
 //! - [`domain`]: the user record and its identifier.
 //! - [`repository`]: the [`UserRepository`](repository::UserRepository) seam and its
 //!   in-memory, seeded directory.
@@ -21,6 +22,7 @@ use common::lifecycle::{self, LocalInstance, ServiceInfo};
 use common::registry::Registry;
 use tokio::net::TcpListener;
 
+pub mod cli;
 pub mod domain;
 pub mod error;
 pub mod repository;

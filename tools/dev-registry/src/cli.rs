@@ -4,7 +4,9 @@
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
+use anyhow::Context as _;
 use clap::Parser;
+use tracing_subscriber::EnvFilter;
 
 use crate::duration;
 use crate::options::{DEFAULT_NODE_NAME, Options};
@@ -73,6 +75,58 @@ impl Cli {
 /// Parses a non-negative Go duration flag.
 fn parse_duration(text: &str) -> Result<Duration, duration::InvalidDuration> {
     duration::parse(text)
+}
+
+impl Cli {
+    /// Serves until SIGINT or SIGTERM: what the binary does, and what `devstack` runs in a child.
+    ///
+    /// # Errors
+    ///
+    /// The address cannot be bound, or serving fails.
+    pub async fn run(self) -> anyhow::Result<()> {
+        tracing_subscriber::fmt()
+            .with_env_filter(
+                EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+            )
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
+            .init();
+        let listener = tokio::net::TcpListener::bind(self.listen_addr())
+            .await
+            .with_context(|| format!("binding {}", self.listen_addr()))?;
+        let url = format!("http://{}", listener.local_addr()?);
+        tracing::info!(%url, ui = %format!("{url}/ui/"), acl = self.token.is_some(), "dev-registry listening");
+        crate::serve(listener, self.options(), shutdown_signal())
+            .await
+            .context("serving")
+    }
+}
+
+/// Resolves on SIGINT (Ctrl-C) or SIGTERM.
+async fn shutdown_signal() {
+    let interrupt = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot listen for SIGINT");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {}
+        () = terminate => {}
+    }
 }
 
 #[cfg(test)]

@@ -1,0 +1,52 @@
+//! The `movie-service` command line: the shared service flags, the upstream strategy, and the
+//! `healthcheck` subcommand.
+//!
+//! It is in the library, not in `main.rs`, because `devstack` parses the same command line when it
+//! runs the aggregator as one of its child processes.
+
+use clap::Parser;
+use common::config::ServiceArgs;
+use common::launch::Command;
+
+use crate::{INFO, UpstreamArgs};
+
+/// The aggregator: discovers metadata and rating services and reaches users and products.
+#[derive(Debug, Parser)]
+#[command(name = "movie-service", version, about)]
+pub struct Cli {
+    /// Something other than serving.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// Flags every service shares.
+    #[command(flatten)]
+    pub service: ServiceArgs,
+    /// How upstreams are called.
+    #[command(flatten)]
+    pub upstream: UpstreamArgs,
+}
+
+impl Cli {
+    /// Does what the command line says: serve until SIGINT/SIGTERM, or probe `/health`.
+    ///
+    /// # Errors
+    ///
+    /// Bad configuration, a port that cannot be bound, a serving error or a failed probe.
+    pub async fn run(self) -> anyhow::Result<()> {
+        let upstream = self.upstream.options();
+        common::launch::launch(
+            INFO,
+            self.command,
+            self.service,
+            |config, listener, registry| {
+                crate::run(
+                    config,
+                    upstream,
+                    listener,
+                    registry,
+                    common::shutdown::signal(),
+                )
+            },
+        )
+        .await
+    }
+}
