@@ -5,6 +5,7 @@
 //! came back degraded, that the new instance gets traffic and that everything re-registers.
 //!
 //! Every child is killed when its `Stack` drops, so a failing assertion leaves nothing behind.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::time::Duration;
 
