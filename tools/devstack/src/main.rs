@@ -35,7 +35,10 @@ enum Command {
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
-        Some(Command::Run { component, args }) => component.run(args).await,
+        Some(Command::Run { component, args }) => {
+            devstack::process::stop_with_parent()?;
+            component.run(args).await
+        }
         None => devstack::up::run(cli.up).await,
     }
 }

@@ -218,3 +218,27 @@ async fn forward(stream: impl AsyncRead + Unpin, prefix: String) {
         let _ = writeln!(out, "{prefix}{line}");
     }
 }
+
+/// Asks the kernel to SIGTERM this process when its parent dies, so that children of a
+/// supervisor that was itself SIGKILLed (or a test process that aborted) deregister and exit
+/// instead of running on as orphans. Linux only; elsewhere a no-op.
+///
+/// The signal follows the parent *thread* that spawned us; supervisors spawn from long-lived
+/// runtime threads, so in practice that is the parent process.
+///
+/// # Errors
+///
+/// The kernel refuses the request.
+pub fn stop_with_parent() -> anyhow::Result<()> {
+    #[cfg(target_os = "linux")]
+    {
+        let parent = nix::unistd::getppid();
+        nix::sys::prctl::set_pdeathsig(Signal::SIGTERM).context("setting PR_SET_PDEATHSIG")?;
+        // The parent may have died between our start and the call above: then nobody will
+        // signal us, so stop now, as the signal would have made us.
+        if nix::unistd::getppid() != parent {
+            kill(nix::unistd::getpid(), Signal::SIGTERM).context("stopping an orphan")?;
+        }
+    }
+    Ok(())
+}

@@ -31,6 +31,10 @@ pub struct UpArgs {
     /// `consul agent -dev`, say) the services use it; otherwise a dev registry is started on it.
     #[arg(long, default_value = "127.0.0.1:8500")]
     pub registry: SocketAddr,
+
+    /// Added to every service port, to run a second stack beside a first (the tests do).
+    #[arg(long, default_value_t = 0)]
+    pub port_offset: u16,
 }
 
 fn parse_replicas(raw: &str) -> Result<(Component, usize), String> {
@@ -72,13 +76,15 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     let mut stack = Stack::new(launcher, args.registry)?;
 
     let replicas: BTreeMap<Component, usize> = args.replicas.into_iter().collect();
-    let plan: Vec<(Component, u16)> = Component::SERVICES
-        .iter()
-        .flat_map(|c| {
-            let count = replicas.get(c).copied().unwrap_or(1);
-            (0..count).map(move |k| (*c, replica_port(*c, k)))
-        })
-        .collect();
+    let mut plan: Vec<(Component, u16)> = Vec::new();
+    for component in Component::SERVICES {
+        for k in 0..replicas.get(&component).copied().unwrap_or(1) {
+            let port = replica_port(component, k)
+                .checked_add(args.port_offset)
+                .context("--port-offset too large")?;
+            plan.push((component, port));
+        }
+    }
     for (component, port) in &plan {
         ensure_free(*port).with_context(|| format!("{component} wants port {port}"))?;
     }
@@ -155,7 +161,11 @@ fn banner(stack: &Stack, external_registry: bool) -> String {
         "registry (dev)"
     };
     out += &format!("  {which:<18} {registry}  (UI: {registry}/ui/)\n\n");
-    let movie = format!("http://127.0.0.1:{}", replica_port(Component::Movie, 0));
+    let movie = stack
+        .instances()
+        .find(|(_, i)| i.component == Component::Movie)
+        .map(|(_, i)| i.url())
+        .unwrap_or_default();
     out += "Try:\n";
     out += &format!("  curl -i {movie}/movies/1\n");
     out += &format!("  curl -s {movie}/movies\n");
