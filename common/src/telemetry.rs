@@ -29,7 +29,11 @@ pub fn init(format: LogFormat) -> anyhow::Result<()> {
     };
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stdout);
+        .with_writer(std::io::stdout)
+        // A log line that cannot be written (stdout is a pipe whose reader died: a supervisor
+        // killed, `| head`) is dropped. Reporting it would `eprintln!`, which panics on a
+        // broken stderr too, and take the service down before it could deregister.
+        .log_internal_errors(false);
     match format {
         LogFormat::Json => builder
             .json()

@@ -89,6 +89,8 @@ impl Cli {
                 EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
             )
             .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
+            // A broken stdout drops log lines instead of panicking (see common::telemetry).
+            .log_internal_errors(false)
             .init();
         let listener = tokio::net::TcpListener::bind(self.listen_addr())
             .await
