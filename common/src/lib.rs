@@ -14,7 +14,8 @@
 //! - [`discovery`]: keeps one service's healthy instances fresh with blocking queries.
 //! - [`upstream`]: calls other services by name: balancing, timeouts, retries, outlier ejection.
 //! - [`lifecycle`]: runs a service from bound listener to clean exit, whatever its framework.
-//! - [`http`]: header names, request IDs, `/health` body and RFC 9457 problem details.
+//! - [`http`]: header names, request IDs, path IDs, `host:port`, `/health` body and RFC 9457
+//!   problem details.
 //! - [`fault`]: opt-in delay and error injection for demos.
 //! - [`shutdown`]: the SIGINT/SIGTERM future and a grace-period bound.
 //! - [`telemetry`]: `tracing` setup (`RUST_LOG`, `LOG_FORMAT`).
