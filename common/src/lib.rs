@@ -20,6 +20,8 @@
 //! - [`shutdown`]: the SIGINT/SIGTERM future and a grace-period bound.
 //! - [`telemetry`]: `tracing` setup (`RUST_LOG`, `LOG_FORMAT`).
 //! - [`tls`]: crypto provider selection for reqwest's rustls.
+//! - `testing` (feature `testing`, tests only): start a real service on port 0 and check the
+//!   contract every service shares.
 
 pub mod config;
 pub mod discovery;
@@ -30,5 +32,7 @@ pub mod registration;
 pub mod registry;
 pub mod shutdown;
 pub mod telemetry;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod tls;
 pub mod upstream;
