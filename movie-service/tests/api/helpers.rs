@@ -220,21 +220,23 @@ pub(crate) async fn spawn_app_with(tweak: impl FnOnce(&mut ServiceConfig)) -> Te
             stubs.push((service.to_owned(), stub));
         }
     }
-    let aggregator = start_aggregator(registry, 2, tweak).await;
-    TestApp { aggregator, stubs }
-}
-
-/// Starts movie-service on `registry` and returns once it is registered and sees `instances`
-/// instances of every backend.
-pub(crate) async fn start_aggregator(
-    registry: Arc<MemoryRegistry>,
-    instances: usize,
-    tweak: impl FnOnce(&mut ServiceConfig),
-) -> TestService {
     let options = UpstreamOptions {
         attempt_timeout: Duration::from_millis(500),
         ..UpstreamOptions::default()
     };
+    let expected = BACKENDS.map(|service| (service, 2));
+    let aggregator = start_aggregator(registry, &expected, options, tweak).await;
+    TestApp { aggregator, stubs }
+}
+
+/// Starts movie-service on `registry` and returns once it is registered and sees as many
+/// instances of each backend as `expected` says.
+pub(crate) async fn start_aggregator(
+    registry: Arc<MemoryRegistry>,
+    expected: &[(&str, usize)],
+    options: UpstreamOptions,
+    tweak: impl FnOnce(&mut ServiceConfig),
+) -> TestService {
     let app = TestService::launch(movie_service::INFO)
         .registry(registry)
         .configure(tweak)
@@ -247,11 +249,9 @@ pub(crate) async fn start_aggregator(
         "the aggregator to register and see every backend",
         || async {
             let discovery = discovery(&app).await;
-            let sees_all = BACKENDS.iter().all(|s| {
-                discovery["services"][s]["instances"]
-                    .as_array()
-                    .is_some_and(|a| a.len() == instances)
-            });
+            let sees_all = expected
+                .iter()
+                .all(|&(s, n)| instances_of(&discovery, s).len() == n);
             (sees_all && app.registry.registration(&app.instance_id).is_some()).then_some(())
         },
     )
@@ -262,6 +262,14 @@ pub(crate) async fn start_aggregator(
 /// What the aggregator's `GET /discovery` answers.
 pub(crate) async fn discovery(app: &TestService) -> Value {
     app.get("/discovery").await.json().await.unwrap()
+}
+
+/// The instances `/discovery` lists for `service` (none when it lists no such service).
+pub(crate) fn instances_of(discovery: &Value, service: &str) -> Vec<Value> {
+    discovery["services"][service]["instances"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
 }
 
 impl Deref for TestApp {
