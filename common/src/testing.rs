@@ -316,6 +316,38 @@ impl Drop for TestService {
     }
 }
 
+/// Asserts that `GET` of each of `paths` is answered with problem details with `status`.
+pub async fn assert_problems(app: &TestService, paths: &[&str], status: u16) {
+    for path in paths {
+        assert_problem(app, app.get(path).await, status).await;
+    }
+}
+
+/// Asserts that `method path` is answered 405 problem details whose `Allow` header is `allow`
+/// (RFC 9110 requires it on every 405).
+pub async fn assert_method_not_allowed(
+    app: &TestService,
+    method: reqwest::Method,
+    path: &str,
+    allow: &str,
+) {
+    let response = app
+        .client
+        .request(method.clone(), app.url(path))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
+    assert_eq!(
+        response
+            .headers()
+            .get(reqwest::header::ALLOW)
+            .map(|v| v.as_bytes()),
+        Some(allow.as_bytes()),
+        "Allow of {method} {path}"
+    );
+    assert_problem(app, response, 405).await;
+}
+
 /// Asserts that `response` is problem details (RFC 9457) with `status`, stamped with `app`'s
 /// instance ID, and returns the body.
 pub async fn assert_problem(
