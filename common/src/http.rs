@@ -1,5 +1,6 @@
-//! HTTP conventions shared by all five services: header names, request IDs, `/health` and
-//! RFC 9457 problem details. Framework-free; each service maps these onto its framework.
+//! HTTP conventions shared by all five services: header names, request IDs, path IDs,
+//! `host:port` authorities, `/health` and RFC 9457 problem details. Framework-free; each
+//! service maps these onto its framework.
 
 use serde::{Deserialize, Serialize};
 
@@ -28,6 +29,36 @@ pub fn request_id_or_new(incoming: Option<&str>) -> String {
             id.to_owned()
         }
         _ => uuid::Uuid::new_v4().to_string(),
+    }
+}
+
+/// Longest identifier accepted in a path. 64 covers UUIDs (36), Consul-style names and
+/// catalogue keys with room to spare, and keeps storage keys small.
+pub const MAX_ID_LEN: usize = 64;
+
+/// Whether `raw` is a usable path identifier: 1–[`MAX_ID_LEN`] characters of `A-Z a-z 0-9 _ -`.
+///
+/// Every service checks its path IDs with this. Restricting them to URL-safe characters means
+/// they never need escaping in logs, storage keys or upstream URLs, and odd path segments (`..`,
+/// `%00`, unicode) are refused before any lookup.
+pub fn is_valid_id(raw: &str) -> bool {
+    !raw.is_empty()
+        && raw.len() <= MAX_ID_LEN
+        && raw
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+/// `host:port` for a URL or a `Host` header, with brackets around an IPv6 address
+/// (`[::1]:8080`); an address that already has them is left alone.
+///
+/// Consul and our configuration give addresses bare (`::1`, `10.0.0.5`, `rating.internal`), so
+/// every place that joins one with a port goes through here.
+pub fn authority(host: &str, port: u16) -> String {
+    if host.contains(':') && !host.starts_with('[') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
     }
 }
 
@@ -128,6 +159,28 @@ mod tests {
             "x".repeat(128),
             "never truncated"
         );
+    }
+
+    #[test]
+    fn ids_are_url_safe_and_bounded() {
+        for good in ["1", "tt0034583", "a_b-C9", &"x".repeat(MAX_ID_LEN)] {
+            assert!(is_valid_id(good), "{good:?}");
+        }
+        let too_long = "x".repeat(MAX_ID_LEN + 1);
+        for bad in [
+            "", "..", "a.b", "a/b", "é", "%00", "\0", " ", "a b", &too_long,
+        ] {
+            assert!(!is_valid_id(bad), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn authority_brackets_ipv6_only() {
+        assert_eq!(authority("10.0.0.5", 8080), "10.0.0.5:8080");
+        assert_eq!(authority("rating.internal", 80), "rating.internal:80");
+        assert_eq!(authority("::1", 9082), "[::1]:9082");
+        assert_eq!(authority("fd00::2:1", 1), "[fd00::2:1]:1");
+        assert_eq!(authority("[::1]", 9082), "[::1]:9082", "already bracketed");
     }
 
     #[test]

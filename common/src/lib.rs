@@ -15,11 +15,14 @@
 //! - [`upstream`]: calls other services by name: balancing, timeouts, retries, outlier ejection.
 //! - [`launch`]: what every service binary does first: `healthcheck`, or configure, bind, connect.
 //! - [`lifecycle`]: runs a service from bound listener to clean exit, whatever its framework.
-//! - [`http`]: header names, request IDs, `/health` body and RFC 9457 problem details.
+//! - [`http`]: header names, request IDs, path IDs, `host:port`, `/health` body and RFC 9457
+//!   problem details.
 //! - [`fault`]: opt-in delay and error injection for demos.
 //! - [`shutdown`]: the SIGINT/SIGTERM future and a grace-period bound.
 //! - [`telemetry`]: `tracing` setup (`RUST_LOG`, `LOG_FORMAT`).
 //! - [`tls`]: crypto provider selection for reqwest's rustls.
+//! - `testing` (feature `testing`, tests only): start a real service on port 0 and check the
+//!   contract every service shares.
 
 pub mod config;
 pub mod discovery;
@@ -31,5 +34,7 @@ pub mod registration;
 pub mod registry;
 pub mod shutdown;
 pub mod telemetry;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod tls;
 pub mod upstream;

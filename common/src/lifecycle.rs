@@ -92,11 +92,7 @@ impl LocalInstance {
 
     /// `host:port` others use.
     pub fn authority(&self) -> String {
-        if self.address.contains(':') {
-            format!("[{}]:{}", self.address, self.port)
-        } else {
-            format!("{}:{}", self.address, self.port)
-        }
+        crate::http::authority(&self.address, self.port)
     }
 
     /// The URL this process can reach itself at (loopback when bound to all interfaces).

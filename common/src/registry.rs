@@ -150,11 +150,7 @@ pub struct Instance {
 impl Instance {
     /// `host:port`, with brackets around an IPv6 address.
     pub fn authority(&self) -> String {
-        if self.address.contains(':') {
-            format!("[{}]:{}", self.address, self.port)
-        } else {
-            format!("{}:{}", self.address, self.port)
-        }
+        crate::http::authority(&self.address, self.port)
     }
 }
 

@@ -205,7 +205,10 @@ pub enum UpstreamError {
         attempts: u32,
     },
     /// The last attempt could not connect or the connection broke.
-    #[error("cannot reach {service} at {instance} ({attempts} attempt(s)): {message}")]
+    #[error(
+        "cannot reach {service} at {instance} ({attempts} attempt(s)): {} error: {message}",
+        if *.connect { "connect" } else { "connection" }
+    )]
     Transport {
         /// Service called.
         service: String,
@@ -213,7 +216,11 @@ pub enum UpstreamError {
         instance: String,
         /// Attempts made.
         attempts: u32,
-        /// What went wrong.
+        /// Whether the connection could not be opened (refused, unreachable, connect timeout):
+        /// nothing was sent, so retrying elsewhere is safe for any method. False when an open
+        /// connection broke, after which the request may have been processed.
+        connect: bool,
+        /// What went wrong, with its causes.
         message: String,
     },
     /// The answer was larger than allowed.
@@ -637,17 +644,12 @@ impl Upstream {
         if e.is_timeout() && !e.is_connect() {
             UpstreamError::Timeout { service, attempts }
         } else {
-            let message = crate::registry::consul::error_chain(e);
-            let kind = if e.is_connect() {
-                "connect"
-            } else {
-                "connection"
-            };
             UpstreamError::Transport {
                 service,
                 instance: endpoint.instance.authority(),
                 attempts,
-                message: format!("{kind} error: {message}"),
+                connect: e.is_connect(),
+                message: crate::registry::consul::error_chain(e),
             }
         }
     }
@@ -659,11 +661,45 @@ fn outcome_of(result: &Result<UpstreamResponse, UpstreamError>) -> Outcome {
         Ok(response) if response.status >= 500 => Outcome::ServerError,
         Ok(_) => Outcome::Success,
         Err(UpstreamError::Timeout { .. }) => Outcome::Timeout,
-        Err(UpstreamError::Transport { message, .. }) if message.starts_with("connect error") => {
-            Outcome::Refused
-        }
-        Err(UpstreamError::Transport { .. }) => Outcome::Reset,
+        Err(UpstreamError::Transport { connect: true, .. }) => Outcome::Refused,
+        Err(UpstreamError::Transport { connect: false, .. }) => Outcome::Reset,
         // An oversized answer is the instance misbehaving.
         Err(_) => Outcome::ServerError,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn transport(connect: bool) -> Result<UpstreamResponse, UpstreamError> {
+        Err(UpstreamError::Transport {
+            service: "rating-service".into(),
+            instance: "127.0.0.1:9".into(),
+            attempts: 1,
+            connect,
+            message: "tcp connect error: Connection refused (os error 111)".into(),
+        })
+    }
+
+    #[test]
+    fn a_failed_connect_counts_as_refused_and_a_broken_connection_as_reset() {
+        assert_eq!(outcome_of(&transport(true)), Outcome::Refused);
+        assert_eq!(
+            outcome_of(&transport(false)),
+            Outcome::Reset,
+            "the flag decides, not the words of the message"
+        );
+    }
+
+    #[test]
+    fn transport_errors_say_which_kind_they_are() {
+        let text = |r: Result<UpstreamResponse, UpstreamError>| r.unwrap_err().to_string();
+        assert_eq!(
+            text(transport(true)),
+            "cannot reach rating-service at 127.0.0.1:9 (1 attempt(s)): connect error: \
+             tcp connect error: Connection refused (os error 111)"
+        );
+        assert!(text(transport(false)).contains("): connection error: "));
     }
 }

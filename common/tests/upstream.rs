@@ -16,6 +16,7 @@ use common::upstream::{
     Balance, EjectionPolicy, Strategy, Upstream, UpstreamError, UpstreamOptions, UpstreamRequest,
 };
 use reqwest::Method;
+use tokio::io::AsyncReadExt;
 use tokio::task::JoinHandle;
 
 const OK: u8 = 0;
@@ -95,18 +96,22 @@ impl Backend {
     }
 
     fn registration(&self) -> Registration {
-        Registration {
-            id: self.id.clone(),
-            name: "backend".into(),
-            address: "127.0.0.1".into(),
-            port: self.port,
-            tags: vec![],
-            meta: BTreeMap::new(),
-            check: HealthCheck::Ttl {
-                ttl: Duration::from_secs(15),
-            },
-            deregister_critical_after: Duration::from_secs(60),
-        }
+        registration(&self.id, self.port)
+    }
+}
+
+fn registration(id: &str, port: u16) -> Registration {
+    Registration {
+        id: id.to_owned(),
+        name: "backend".into(),
+        address: "127.0.0.1".into(),
+        port,
+        tags: vec![],
+        meta: BTreeMap::new(),
+        check: HealthCheck::Ttl {
+            ttl: Duration::from_secs(15),
+        },
+        deregister_critical_after: Duration::from_secs(60),
     }
 }
 
@@ -267,6 +272,46 @@ async fn a_non_idempotent_request_is_retried_when_the_connection_was_refused() {
 }
 
 #[tokio::test]
+async fn a_connection_that_breaks_mid_request_is_not_taken_for_a_refusal() {
+    // "a" accepts, reads the request and hangs up without answering, like a process that
+    // crashes while handling it: the request may have been processed.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let _server = tokio::spawn(async move {
+        loop {
+            let (mut stream, _) = listener.accept().await.unwrap();
+            let _ = stream.read(&mut [0u8; 4096]).await;
+        }
+    });
+    let f = fixture(&["b"]).await;
+    f.registry.register(&registration("a", port)).await.unwrap();
+    f.watcher.wait_for(|s| s.instances.len() == 2).await;
+    let upstream = client(&f, options());
+    // Round-robin starts at the first instance, "a".
+    let request = UpstreamRequest {
+        method: Method::POST,
+        ..UpstreamRequest::get("/thing")
+    };
+    let err = upstream.send(request).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            UpstreamError::Transport {
+                attempts: 1,
+                connect: false,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert_eq!(
+        f.backends[0].hits(),
+        0,
+        "a POST that may have run is not retried on b"
+    );
+}
+
+#[tokio::test]
 async fn the_retry_budget_stops_a_retry_storm_when_every_instance_fails() {
     let f = fixture(&["a", "b", "c"]).await;
     for b in &f.backends {
@@ -347,7 +392,14 @@ async fn fails_fast_with_a_typed_error_when_no_instance_is_usable() {
     }
     let err = get(&upstream).await.unwrap_err();
     assert!(
-        matches!(err, UpstreamError::Transport { attempts: 2, .. }),
+        matches!(
+            err,
+            UpstreamError::Transport {
+                attempts: 2,
+                connect: true,
+                ..
+            }
+        ),
         "{err:?}"
     );
     // Both are ejected now: the next call does not even try to connect.

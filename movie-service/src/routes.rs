@@ -4,16 +4,13 @@ use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::http::Uri;
 use axum::{Extension, Json};
-use common::http::HealthReport;
+use common::http::{HealthReport, MAX_ID_LEN, is_valid_id};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use crate::error::{ApiError, JsonBody};
 use crate::gateway::Movie;
 use crate::{AppState, RequestId};
-
-/// Longest ID accepted in a path.
-const MAX_ID_LEN: usize = 64;
 
 /// `GET /health`.
 pub async fn health(State(state): State<AppState>) -> Json<HealthReport> {
@@ -106,12 +103,7 @@ pub async fn method_not_allowed() -> ApiError {
 /// An ID safe to put in an upstream URL: 1–64 of `[A-Za-z0-9_-]`.
 fn checked_id(id: Result<Path<String>, PathRejection>) -> Result<String, ApiError> {
     let Path(id) = id?;
-    let ok = !id.is_empty()
-        && id.len() <= MAX_ID_LEN
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-    if ok {
+    if is_valid_id(&id) {
         Ok(id)
     } else {
         Err(ApiError::bad_request(format!(

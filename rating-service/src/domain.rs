@@ -2,9 +2,8 @@
 
 use serde::Serialize;
 
-/// Longest identifier accepted, in a path or in a body. 64 covers UUIDs (36), Consul-style
-/// names and numeric IDs with room to spare, and keeps keys small in storage.
-pub const MAX_ID_LEN: usize = 64;
+/// Longest identifier accepted, in a path or in a body (the same bound for both).
+pub use common::http::MAX_ID_LEN;
 
 /// The lowest rating a user can give.
 pub const MIN_STARS: u8 = 1;
@@ -26,12 +25,7 @@ impl Id {
     ///
     /// [`InvalidId`] when it is empty, longer than [`MAX_ID_LEN`] or has other characters.
     pub fn parse(field: &'static str, raw: &str) -> Result<Self, InvalidId> {
-        let valid = !raw.is_empty()
-            && raw.len() <= MAX_ID_LEN
-            && raw
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
-        if valid {
+        if common::http::is_valid_id(raw) {
             Ok(Self(raw.to_owned()))
         } else {
             Err(InvalidId { field })

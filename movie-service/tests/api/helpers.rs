@@ -1,5 +1,7 @@
-//! Spawns the aggregator with a memory registry and stub backend instances.
+//! Spawns the aggregator (through `common::testing`) with a memory registry and stub backend
+//! instances; `start_aggregator` also serves the tests against real backends.
 
+use std::ops::Deref;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
@@ -9,9 +11,9 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{Json, Router};
-use common::config::{ConsulConfig, ServiceConfig};
+use common::config::ServiceConfig;
 use common::registry::{HealthCheck, MemoryRegistry, Registration, Registry as _};
-use common::shutdown::Trigger;
+use common::testing::{TestService, eventually};
 use common::upstream::UpstreamOptions;
 use serde_json::{Value, json};
 use tokio::task::JoinHandle;
@@ -171,14 +173,19 @@ impl Stub {
     }
 }
 
+/// The aggregator and the stub instances it calls.
 pub(crate) struct TestApp {
-    pub(crate) base: String,
-    pub(crate) http: reqwest::Client,
-    pub(crate) registry: Arc<MemoryRegistry>,
+    pub(crate) aggregator: TestService,
     pub(crate) stubs: Vec<(String, Stub)>,
-    stop: Trigger,
-    task: JoinHandle<anyhow::Result<()>>,
 }
+
+/// The services the aggregator calls.
+pub(crate) const BACKENDS: [&str; 4] = [
+    "metadata-service",
+    "rating-service",
+    "user-service",
+    "product-service",
+];
 
 pub(crate) async fn register(registry: &MemoryRegistry, service: &str, stub: &Stub) {
     registry
@@ -204,102 +211,76 @@ pub(crate) async fn spawn_app() -> TestApp {
 }
 
 pub(crate) async fn spawn_app_with(tweak: impl FnOnce(&mut ServiceConfig)) -> TestApp {
-    common::tls::install_crypto_provider();
     let registry = Arc::new(MemoryRegistry::new());
     let mut stubs = Vec::new();
-    for service in [
-        "metadata-service",
-        "rating-service",
-        "user-service",
-        "product-service",
-    ] {
+    for service in BACKENDS {
         for n in 1..=2 {
             let stub = Stub::start(service, &format!("{service}-{n}")).await;
             register(&registry, service, &stub).await;
             stubs.push((service.to_owned(), stub));
         }
     }
-    let mut config = ServiceConfig::new(ConsulConfig::new("127.0.0.1:1".parse().unwrap()));
-    config.timings.drain_delay = Duration::ZERO;
-    config.timings.grace_period = Duration::from_secs(2);
-    tweak(&mut config);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let stop = Trigger::new();
     let options = UpstreamOptions {
         attempt_timeout: Duration::from_millis(500),
         ..UpstreamOptions::default()
     };
-    let task = tokio::spawn(movie_service::run(
-        config,
-        options,
-        listener,
-        registry.clone(),
-        stop.wait(),
-    ));
-    let app = TestApp {
-        base,
-        http: reqwest::Client::new(),
-        registry,
-        stubs,
-        stop,
-        task,
-    };
-    // Ready once registered (the lifecycle registers after /health answers) and every
-    // watcher has its instances.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        let discovery: Value = app.get("/discovery").await.json().await.unwrap_or_default();
-        let ready = [
-            "metadata-service",
-            "rating-service",
-            "user-service",
-            "product-service",
-        ]
-        .iter()
-        .all(|s| {
-            discovery["services"][s]["instances"]
-                .as_array()
-                .is_some_and(|a| a.len() == 2)
-        });
-        if ready
-            && app
-                .registry
-                .healthy_instances("movie-service", None)
-                .await
-                .unwrap()
-                .instances
-                .len()
-                == 1
-        {
-            return app;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "aggregator never became ready: {discovery}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
+    let expected = BACKENDS.map(|service| (service, 2));
+    let aggregator = start_aggregator(registry, &expected, options, tweak).await;
+    TestApp { aggregator, stubs }
+}
+
+/// Starts movie-service on `registry` and returns once it is registered and sees as many
+/// instances of each backend as `expected` says.
+pub(crate) async fn start_aggregator(
+    registry: Arc<MemoryRegistry>,
+    expected: &[(&str, usize)],
+    options: UpstreamOptions,
+    tweak: impl FnOnce(&mut ServiceConfig),
+) -> TestService {
+    let app = TestService::launch(movie_service::INFO)
+        .registry(registry)
+        .configure(tweak)
+        .start(move |config, listener, registry, stop| {
+            movie_service::run(config, options, listener, registry, stop)
+        })
+        .await;
+    // The lifecycle registers after /health answers; the watchers fill in meanwhile.
+    eventually(
+        "the aggregator to register and see every backend",
+        || async {
+            let discovery = discovery(&app).await;
+            let sees_all = expected
+                .iter()
+                .all(|&(s, n)| instances_of(&discovery, s).len() == n);
+            (sees_all && app.registry.registration(&app.instance_id).is_some()).then_some(())
+        },
+    )
+    .await;
+    app
+}
+
+/// What the aggregator's `GET /discovery` answers.
+pub(crate) async fn discovery(app: &TestService) -> Value {
+    app.get("/discovery").await.json().await.unwrap()
+}
+
+/// The instances `/discovery` lists for `service` (none when it lists no such service).
+pub(crate) fn instances_of(discovery: &Value, service: &str) -> Vec<Value> {
+    discovery["services"][service]["instances"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+impl Deref for TestApp {
+    type Target = TestService;
+
+    fn deref(&self) -> &TestService {
+        &self.aggregator
     }
 }
 
 impl TestApp {
-    pub(crate) async fn get(&self, path: &str) -> reqwest::Response {
-        self.http
-            .get(format!("{}{path}", self.base))
-            .send()
-            .await
-            .unwrap()
-    }
-
-    pub(crate) async fn put_json(&self, path: &str, body: &Value) -> reqwest::Response {
-        self.http
-            .put(format!("{}{path}", self.base))
-            .json(body)
-            .send()
-            .await
-            .unwrap()
-    }
-
     pub(crate) fn stubs_of<'a>(&'a self, service: &'a str) -> impl Iterator<Item = &'a Stub> + 'a {
         self.stubs
             .iter()
@@ -308,11 +289,10 @@ impl TestApp {
     }
 
     pub(crate) async fn discovery(&self) -> Value {
-        self.get("/discovery").await.json().await.unwrap()
+        discovery(&self.aggregator).await
     }
 
     pub(crate) async fn shutdown(self) {
-        self.stop.fire();
-        self.task.await.unwrap().unwrap();
+        self.aggregator.shutdown().await.unwrap();
     }
 }

@@ -1,25 +1,13 @@
 //! Headers, problem JSON for every error, input checks, faults and lifecycle.
 
-use common::registry::Registry as _;
-use serde_json::{Value, json};
+use common::testing::contract;
 
 use crate::helpers::{spawn_app, spawn_app_with};
 
 #[tokio::test]
 async fn health_answers_passing_with_the_instance() {
     let app = spawn_app().await;
-    let response = app.get("/health").await;
-    assert_eq!(response.status(), 200);
-    let instance = response.headers()["x-instance-id"]
-        .to_str()
-        .unwrap()
-        .to_owned();
-    let body: Value = response.json().await.unwrap();
-    assert_eq!(
-        body,
-        json!({"status": "passing", "service": "movie-service", "instance": instance})
-    );
-    app.shutdown().await;
+    contract::health_reports_passing(&app).await;
 }
 
 #[tokio::test]
@@ -41,8 +29,8 @@ async fn every_response_names_the_instance_and_carries_a_request_id() {
 async fn a_callers_request_id_is_echoed_and_forwarded_upstream() {
     let app = spawn_app().await;
     let response = app
-        .http
-        .get(format!("{}/movies/1", app.base))
+        .client
+        .get(app.url("/movies/1"))
         .header("x-request-id", "trace-me-7")
         .send()
         .await
@@ -66,8 +54,8 @@ async fn unknown_paths_and_wrong_methods_are_problems() {
         "application/problem+json"
     );
     let response = app
-        .http
-        .delete(format!("{}/movies/1", app.base))
+        .client
+        .delete(app.url("/movies/1"))
         .send()
         .await
         .unwrap();
@@ -93,7 +81,7 @@ async fn odd_ids_and_bad_bodies_are_4xx_never_5xx() {
         let status = app.get(path).await.status();
         assert!(status.is_client_error(), "{path}: {status}");
     }
-    let url = format!("{}/movies/1/rating", app.base);
+    let url = app.url("/movies/1/rating");
     let cases = [
         ("application/json", "{not json".to_owned(), 400),
         ("text/plain", "{}".to_owned(), 415),
@@ -106,7 +94,7 @@ async fn odd_ids_and_bad_bodies_are_4xx_never_5xx() {
     ];
     for (content_type, body, expected) in cases {
         let response = app
-            .http
+            .client
             .put(&url)
             .header("content-type", content_type)
             .body(body)
@@ -138,15 +126,5 @@ async fn an_injected_fault_is_a_503_on_the_api_but_not_on_health() {
 #[tokio::test]
 async fn it_registers_with_its_framework_and_deregisters_on_shutdown() {
     let app = spawn_app().await;
-    let listed = app
-        .registry
-        .healthy_instances("movie-service", None)
-        .await
-        .unwrap();
-    let id = listed.instances[0].id.clone();
-    let registration = app.registry.registration(&id).unwrap();
-    assert_eq!(registration.meta["framework"], "axum");
-    let registry = app.registry.clone();
-    app.shutdown().await;
-    assert!(registry.registration(&id).is_none());
+    contract::registers_with_its_framework_and_deregisters_on_shutdown(app.aggregator).await;
 }

@@ -2,9 +2,9 @@
 
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, assert_problem, spawn_app};
+use crate::helpers::{TestService, assert_problem, spawn_app};
 
-async fn put(app: &TestApp, path: &str, user: &str, value: i64) -> Value {
+async fn put(app: &TestService, path: &str, user: &str, value: i64) -> Value {
     let response = app
         .put_json(path, &json!({"user_id": user, "value": value}))
         .await;
