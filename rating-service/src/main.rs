@@ -6,7 +6,7 @@ use anyhow::Context;
 use clap::Parser;
 use common::config::ServiceArgs;
 use common::registry::ConsulRegistry;
-use rating_service::INFO;
+use rating_service::{INFO, StorageArgs};
 
 /// Ratings of movies (and any other record), on poem.
 #[derive(Debug, Parser)]
@@ -15,16 +15,28 @@ struct Cli {
     /// Flags every service shares.
     #[command(flatten)]
     args: ServiceArgs,
+    /// Where ratings are kept.
+    #[command(flatten)]
+    storage: StorageArgs,
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let config = Cli::parse().args.into_config(INFO.default_port)?;
+    let cli = Cli::parse();
+    let config = cli.args.into_config(INFO.default_port)?;
+    let storage = cli.storage.into_config()?;
     common::telemetry::init(config.log_format)?;
     let listener = tokio::net::TcpListener::bind((config.bind, config.port))
         .await
         .with_context(|| format!("binding {}:{}", config.bind, config.port))?;
     let registry =
         Arc::new(ConsulRegistry::new(&config.consul).context("building the consul client")?);
-    rating_service::run(config, listener, registry, common::shutdown::signal()).await
+    rating_service::run(
+        config,
+        storage,
+        listener,
+        registry,
+        common::shutdown::signal(),
+    )
+    .await
 }

@@ -1,4 +1,5 @@
-//! `spawn_app()`: the real service on port 0 with an in-memory registry, and ways to talk to it.
+//! `spawn_app()`: the real service on port 0 with an in-memory registry and a fresh SQLite file,
+//! and ways to talk to it.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -7,7 +8,7 @@ use common::config::{ConsulConfig, ServiceConfig};
 use common::http::{INSTANCE_ID_HEADER, PROBLEM_CONTENT_TYPE};
 use common::lifecycle::LocalInstance;
 use common::registry::MemoryRegistry;
-use rating_service::INFO;
+use rating_service::{INFO, StorageConfig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
@@ -28,6 +29,8 @@ pub(crate) struct TestApp {
     pub(crate) registry: Arc<MemoryRegistry>,
     shutdown: Option<oneshot::Sender<()>>,
     server: JoinHandle<anyhow::Result<()>>,
+    /// Holds the database file; deleted when the app is dropped.
+    _data: tempfile::TempDir,
 }
 
 /// Starts the service with default test settings.
@@ -50,9 +53,12 @@ pub(crate) async fn spawn_app_with(configure: impl FnOnce(&mut ServiceConfig)) -
     let bound = listener.local_addr().unwrap();
     let instance_id = LocalInstance::resolve(INFO, &config, bound).await.id;
     let registry = Arc::new(MemoryRegistry::new());
+    let data = tempfile::tempdir().unwrap();
+    let storage = StorageConfig::sqlite(data.path().join("ratings.sqlite3"));
     let (tx, rx) = oneshot::channel::<()>();
     let server = tokio::spawn(rating_service::run(
         config,
+        storage,
         listener,
         registry.clone(),
         async {
@@ -70,6 +76,7 @@ pub(crate) async fn spawn_app_with(configure: impl FnOnce(&mut ServiceConfig)) -
         registry,
         shutdown: Some(tx),
         server,
+        _data: data,
     };
     app.wait_until_healthy().await;
     app
