@@ -63,10 +63,11 @@ pub enum Database {
 /// Timeouts of database calls. The defaults are what production wants; tests shorten them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StorageTimings {
-    /// Longest wait for a pooled connection, opening one included. 2 s: a pooled connection is
-    /// ready in microseconds and a new one takes milliseconds on a LAN, so 2 s means the
-    /// database is down or jammed, and the caller should get its 503 while it still has time to
-    /// degrade (the aggregator allows 2 s per attempt). Also bounds the start-up connection.
+    /// Longest wait for a pooled connection, opening one included (sqlx keeps retrying a
+    /// refused connection until then). 1 s: a pooled connection is ready in microseconds and a
+    /// new one takes milliseconds on a LAN, so 1 s means the database is down or jammed; and it
+    /// is under the aggregator's 2 s attempt timeout, so the caller gets our 503 and degrades
+    /// rather than timing out itself. Also bounds each start-up connection attempt.
     pub acquire_timeout: Duration,
     /// Longest a statement may wait or run: SQLite's busy timeout (waiting for another
     /// process's write lock) and PostgreSQL's `statement_timeout`. 3 s: our statements touch
@@ -83,7 +84,7 @@ pub struct StorageTimings {
 impl Default for StorageTimings {
     fn default() -> Self {
         Self {
-            acquire_timeout: Duration::from_secs(2),
+            acquire_timeout: Duration::from_secs(1),
             statement_timeout: Duration::from_secs(3),
             call_timeout: Duration::from_secs(5),
         }

@@ -5,8 +5,23 @@
 
 use futures::future::join_all;
 
+use std::time::Duration;
+
 use super::RatingRepository;
 use crate::domain::{Id, Stars, UserId};
+use crate::storage::StorageTimings;
+
+/// Timings for tests of behaviour under contention: the production defaults turn a queue of
+/// commits that drains slowly into 503s after a second, which is right for a service but makes
+/// a correctness test depend on how loaded the CI machine is. Tests of the timeouts themselves
+/// set their own.
+pub(crate) fn patient_timings() -> StorageTimings {
+    StorageTimings {
+        acquire_timeout: Duration::from_secs(30),
+        statement_timeout: Duration::from_secs(30),
+        call_timeout: Duration::from_secs(60),
+    }
+}
 
 /// An identifier, for tests.
 pub(crate) fn id(raw: &str) -> Id {

@@ -186,7 +186,7 @@ mod tests {
     use crate::repository::conformance::{self, TestSchema};
 
     async fn open_in(schema: &TestSchema) -> PostgresRatings {
-        PostgresRatings::open(&schema.options, &StorageTimings::default())
+        PostgresRatings::open(&schema.options, &conformance::patient_timings())
             .await
             .unwrap()
     }
@@ -236,7 +236,9 @@ mod tests {
         let Some(schema) = TestSchema::create("settings").await else {
             return;
         };
-        let repo = open_in(&schema).await;
+        let repo = PostgresRatings::open(&schema.options, &StorageTimings::default())
+            .await
+            .unwrap();
         let mut conn = repo.pool.acquire().await.unwrap();
         let sync: String = sqlx::query_scalar("SHOW synchronous_commit")
             .fetch_one(&mut *conn)
@@ -307,7 +309,7 @@ mod tests {
         let opens = (0..4).map(|_| {
             let options = schema.options.clone();
             tokio::spawn(async move {
-                PostgresRatings::open(&options, &StorageTimings::default()).await
+                PostgresRatings::open(&options, &conformance::patient_timings()).await
             })
         });
         let repos: Vec<_> = futures::future::join_all(opens)

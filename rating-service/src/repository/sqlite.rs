@@ -255,7 +255,7 @@ mod tests {
     use crate::repository::conformance;
 
     fn timings() -> StorageTimings {
-        StorageTimings::default()
+        conformance::patient_timings()
     }
 
     async fn open_in(dir: &tempfile::TempDir) -> SqliteRatings {
