@@ -10,6 +10,7 @@
 //!   service that forgets on restart and disagrees across replicas is exactly the bug these
 //!   backends fix.
 //! - `migrations`: the schema, embedded in the binary and applied at start-up.
+//! - `conformance` (tests only): what every implementation must do, run against each of them.
 //!
 //! Both databases keep one row per `(record_type, record_id, user_id)`, written with an upsert,
 //! and compute aggregates with `COUNT` and `SUM` in SQL, so a read costs one index range scan

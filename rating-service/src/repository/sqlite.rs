@@ -77,7 +77,7 @@ impl SqliteRatings {
     /// [`RepositoryError::Failed`] when the directory or file cannot be created or opened, or the
     /// file holds a schema the migrations do not recognise; [`RepositoryError::Unavailable`] when
     /// another process holds the migration lock for too long.
-    #[tracing::instrument(skip(timings), fields(path = %path.display()))]
+    #[tracing::instrument(skip_all, fields(path = %path.display()))]
     pub async fn open(path: &Path, timings: &StorageTimings) -> Result<Self, RepositoryError> {
         if let Some(dir) = path.parent().filter(|dir| !dir.as_os_str().is_empty()) {
             tokio::fs::create_dir_all(dir).await.map_err(|e| {
