@@ -1,4 +1,5 @@
-//! The `rating-service` command line: the shared service flags plus the `healthcheck` subcommand.
+//! The `rating-service` command line: the shared service flags, where ratings are kept, and the
+//! `healthcheck` subcommand.
 //!
 //! It is in the library, not in `main.rs`, because `devstack` parses the same command line when it
 //! runs this service as one of its child processes.
@@ -7,7 +8,7 @@ use clap::Parser;
 use common::config::ServiceArgs;
 use common::launch::Command;
 
-use crate::INFO;
+use crate::{INFO, StorageArgs};
 
 /// Ratings of movies (and any other record), on poem.
 #[derive(Debug, Parser)]
@@ -19,6 +20,9 @@ pub struct Cli {
     /// Flags every service shares.
     #[command(flatten)]
     pub service: ServiceArgs,
+    /// Where ratings are kept.
+    #[command(flatten)]
+    pub storage: StorageArgs,
 }
 
 impl Cli {
@@ -28,12 +32,22 @@ impl Cli {
     ///
     /// Bad configuration, a port that cannot be bound, a serving error or a failed probe.
     pub async fn run(self) -> anyhow::Result<()> {
+        let storage = self.storage;
         common::launch::launch(
             INFO,
             self.command,
             self.service,
-            |config, listener, registry| {
-                crate::run(config, listener, registry, common::shutdown::signal())
+            |config, listener, registry| async move {
+                // Resolved only to serve: `healthcheck` needs no database.
+                let storage = storage.into_config()?;
+                crate::run(
+                    config,
+                    storage,
+                    listener,
+                    registry,
+                    common::shutdown::signal(),
+                )
+                .await
             },
         )
         .await

@@ -127,10 +127,17 @@ impl Aggregate {
         let (sum, count) = ratings.into_iter().fold((0u64, 0u64), |(sum, n), s| {
             (sum + u64::from(s.get()), n + 1)
         });
+        Self::from_totals(record_type, record_id, sum, count)
+    }
+
+    /// The aggregate of `count` ratings adding up to `sum` stars, as a database's `SUM` and
+    /// `COUNT` report them.
+    pub fn from_totals(record_type: &Id, record_id: &Id, sum: u64, count: u64) -> Self {
         Self {
             record_type: record_type.as_str().to_owned(),
             record_id: record_id.as_str().to_owned(),
-            // Counts stay far below 2^52, so the conversion to f64 is exact.
+            // Sums and counts stay far below 2^52, so the conversions to f64 are exact and every
+            // backend answers the same average for the same ratings.
             average: (count > 0).then(|| sum as f64 / count as f64),
             count,
         }

@@ -47,6 +47,9 @@ pub enum ApiError {
     /// 503: a demo fault fired.
     #[error(transparent)]
     Fault(#[from] InjectedFault),
+    /// 503: the database cannot be reached or is jammed; logged, its cause never shown.
+    #[error(transparent)]
+    StorageUnavailable(RepositoryError),
     /// 500: a bug or a storage failure; logged, never shown.
     #[error("internal error")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
@@ -79,6 +82,9 @@ impl ApiError {
             Self::Fault(_) => {
                 Problem::unavailable("this instance is failing on purpose (fault injection)")
             }
+            Self::StorageUnavailable(_) => {
+                Problem::unavailable("the ratings database is unavailable; try again shortly")
+            }
             other => Problem::new(status, other.to_string()),
         }
     }
@@ -94,23 +100,34 @@ impl ResponseError for ApiError {
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Rejected { status, .. } => *status,
-            Self::Fault(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Fault(_) | Self::StorageUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
     fn as_response(&self) -> Response {
-        if let Self::Internal(e) = self {
-            tracing::error!(error = %e, "request failed");
+        match self {
+            Self::Internal(e) => tracing::error!(error = %e, "request failed"),
+            Self::StorageUnavailable(e) => tracing::warn!(error = %e, "storage unavailable"),
+            _ => {}
         }
         let mut response = Response::builder()
             .status(self.status())
             .content_type(PROBLEM_CONTENT_TYPE)
             .body(self.problem().to_json());
-        if let Self::MethodNotAllowed { allow } = self {
-            response
-                .headers_mut()
-                .insert(header::ALLOW, header::HeaderValue::from_static(allow));
+        match self {
+            Self::MethodNotAllowed { allow } => {
+                response
+                    .headers_mut()
+                    .insert(header::ALLOW, header::HeaderValue::from_static(allow));
+            }
+            // A pool reconnects within a second of the database's return.
+            Self::StorageUnavailable(_) => {
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+            }
+            _ => {}
         }
         response
     }
@@ -136,6 +153,10 @@ impl From<InvalidRating> for ApiError {
 
 impl From<RepositoryError> for ApiError {
     fn from(e: RepositoryError) -> Self {
-        Self::Internal(Box::new(e))
+        if e.is_unavailable() {
+            Self::StorageUnavailable(e)
+        } else {
+            Self::Internal(Box::new(e))
+        }
     }
 }

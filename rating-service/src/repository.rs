@@ -1,17 +1,45 @@
-//! Where ratings are kept: the [`RatingRepository`] seam and its in-memory implementation.
+//! Where ratings are kept: the [`RatingRepository`] seam and its SQLite and PostgreSQL
+//! implementations.
+//!
+//! # Layout
+//!
+//! - [`sqlite`]: [`SqliteRatings`], one database file shared by every replica on a machine (the
+//!   default).
+//! - [`postgres`]: [`PostgresRatings`], selected with `DATABASE_URL=postgres://…` (docker compose).
+//! - `memory`: an in-process reference implementation, compiled for unit tests only: a rating
+//!   service that forgets on restart and disagrees across replicas is exactly the bug these
+//!   backends fix.
+//! - `migrations`: the schema, embedded in the binary and applied at start-up.
+//! - `conformance` (tests only): what every implementation must do, run against each of them.
+//!
+//! Both databases keep one row per `(record_type, record_id, user_id)`, written with an upsert,
+//! and compute aggregates with `COUNT` and `SUM` in SQL, so a read costs one index range scan
+//! however many users rated. A `put` returns only after the database reports the transaction
+//! durable (SQLite `synchronous=FULL` in WAL mode, PostgreSQL `synchronous_commit=on`).
 
-use std::collections::{BTreeMap, HashMap};
 use std::fmt;
-use std::sync::Mutex;
+use std::future::Future;
+use std::time::Duration;
 
 use async_trait::async_trait;
 
 use crate::domain::{Aggregate, Id, Stars, UserId};
 
+#[cfg(test)]
+pub(crate) mod conformance;
+#[cfg(test)]
+pub(crate) mod memory;
+mod migrations;
+pub mod postgres;
+pub mod sqlite;
+
+pub use postgres::PostgresRatings;
+pub use sqlite::SqliteRatings;
+
 /// Stores one rating per user and record, and aggregates them.
 ///
 /// It is a trait object (`Arc<dyn RatingRepository>`) so that storage is picked at start-up
-/// (memory today, SQLite or PostgreSQL next) without the handlers or the router carrying a type
+/// (SQLite or PostgreSQL, from `DATABASE_URL`) without the handlers or the router carrying a type
 /// parameter; one virtual call per request is nothing next to a database round trip. It is
 /// `async` because every real implementation does I/O.
 #[async_trait]
@@ -19,6 +47,8 @@ pub trait RatingRepository: Send + Sync + fmt::Debug {
     /// Sets `user_id`'s rating of the record to `value`, replacing any earlier one (an upsert,
     /// so the same call twice leaves one rating), and returns the record's aggregate after the
     /// write. Returning it from the same call lets a database do both in one transaction.
+    ///
+    /// Returns only once the write is durable.
     ///
     /// # Errors
     ///
@@ -41,137 +71,113 @@ pub trait RatingRepository: Send + Sync + fmt::Debug {
         record_type: &Id,
         record_id: &Id,
     ) -> Result<Aggregate, RepositoryError>;
+
+    /// Closes the storage's connections once the server has stopped; calls still running
+    /// finish first. The default does nothing.
+    async fn close(&self) {}
 }
+
+/// Any error, boxed: what a [`RepositoryError`] carries as its cause.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// The storage behind a [`RatingRepository`] failed. Never shown to clients.
 #[derive(Debug, thiserror::Error)]
-#[error("rating storage failed: {0}")]
-pub struct RepositoryError(#[source] pub Box<dyn std::error::Error + Send + Sync>);
-
-/// Ratings per `(record_type, record_id)`, each a map from user to stars.
-type Ratings = HashMap<(Id, Id), BTreeMap<UserId, Stars>>;
-
-/// A [`RatingRepository`] in process memory: per instance, lost on restart.
-#[derive(Debug, Default)]
-pub struct MemoryRatings {
-    /// Ratings, behind a lock held only for map operations, never across an `.await`.
-    ratings: Mutex<Ratings>,
+pub enum RepositoryError {
+    /// The database cannot be reached or is too busy right now (refused or lost connection,
+    /// no pooled connection in time, a lock held too long, a server shutting down). Worth
+    /// retrying later: HTTP answers 503, and start-up waits for PostgreSQL with backoff.
+    #[error("rating storage is unavailable: {0}")]
+    Unavailable(#[source] BoxError),
+    /// Anything retrying will not fix: a refused password, a schema that does not match the
+    /// migrations, a bug in a query. HTTP answers 500 and start-up gives up.
+    #[error("rating storage failed: {0}")]
+    Failed(#[source] BoxError),
 }
 
-// === impl MemoryRatings ===
+// === impl RepositoryError ===
 
-impl MemoryRatings {
-    /// An empty repository.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// A repository with demo ratings of movies `1`–`3` (the metadata service's first films).
-    pub fn seeded() -> Self {
-        let seed: &[(&str, &str, u8)] = &[
-            ("1", "alice", 5),
-            ("1", "bob", 4),
-            ("1", "carol", 5),
-            ("2", "alice", 4),
-            ("2", "bob", 3),
-            ("3", "carol", 5),
-        ];
-        let mut ratings = Ratings::new();
-        for &(movie, user, stars) in seed {
-            // The seed is written above and checked by the unit tests.
-            let (Ok(t), Ok(id), Ok(user), Ok(stars)) = (
-                Id::parse("record_type", "movie"),
-                Id::parse("record_id", movie),
-                UserId::parse(user),
-                Stars::new(stars.into()),
-            ) else {
-                continue;
-            };
-            ratings.entry((t, id)).or_default().insert(user, stars);
-        }
-        Self {
-            ratings: Mutex::new(ratings),
-        }
-    }
-
-    fn with_ratings<T>(&self, f: impl FnOnce(&mut Ratings) -> T) -> T {
-        // Every critical section is a single map operation, so a panic cannot leave the map
-        // half-updated: recovering from poisoning is safe.
-        let mut ratings = self
-            .ratings
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        f(&mut ratings)
+impl RepositoryError {
+    /// Whether the failure is an outage that may end on its own.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, Self::Unavailable(_))
     }
 }
 
-#[async_trait]
-impl RatingRepository for MemoryRatings {
-    async fn put(
-        &self,
-        record_type: &Id,
-        record_id: &Id,
-        user_id: &UserId,
-        value: Stars,
-    ) -> Result<Aggregate, RepositoryError> {
-        Ok(self.with_ratings(|ratings| {
-            let users = ratings
-                .entry((record_type.clone(), record_id.clone()))
-                .or_default();
-            users.insert(user_id.clone(), value);
-            Aggregate::of(record_type, record_id, users.values().copied())
-        }))
-    }
-
-    async fn aggregate(
-        &self,
-        record_type: &Id,
-        record_id: &Id,
-    ) -> Result<Aggregate, RepositoryError> {
-        Ok(self.with_ratings(|ratings| {
-            let key = (record_type.clone(), record_id.clone());
-            let users = ratings.get(&key).into_iter().flat_map(BTreeMap::values);
-            Aggregate::of(record_type, record_id, users.copied())
-        }))
+impl From<sqlx::Error> for RepositoryError {
+    fn from(error: sqlx::Error) -> Self {
+        if is_transient(&error) {
+            Self::Unavailable(Box::new(error))
+        } else {
+            Self::Failed(Box::new(error))
+        }
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn id(raw: &str) -> Id {
-        Id::parse("id", raw).unwrap()
-    }
-
-    #[tokio::test]
-    async fn seed_rates_the_first_three_movies() {
-        let repo = MemoryRatings::seeded();
-        for movie in ["1", "2", "3"] {
-            let agg = repo.aggregate(&id("movie"), &id(movie)).await.unwrap();
-            assert!(agg.count > 0, "movie {movie} is seeded");
+impl From<sqlx::migrate::MigrateError> for RepositoryError {
+    fn from(error: sqlx::migrate::MigrateError) -> Self {
+        use sqlx::migrate::MigrateError;
+        let transient = match &error {
+            MigrateError::Execute(e) | MigrateError::ExecuteMigration(e, _) => is_transient(e),
+            _ => false,
+        };
+        if transient {
+            Self::Unavailable(Box::new(error))
+        } else {
+            Self::Failed(Box::new(error))
         }
-        let first = repo.aggregate(&id("movie"), &id("1")).await.unwrap();
-        assert_eq!(first.count, 3);
-        assert_eq!(
-            repo.aggregate(&id("movie"), &id("4")).await.unwrap().count,
-            0
-        );
     }
+}
 
-    #[tokio::test]
-    async fn put_replaces_the_users_earlier_rating() {
-        let repo = MemoryRatings::new();
-        let (t, r) = (id("movie"), id("9"));
-        let alice = UserId::parse("alice").unwrap();
-        repo.put(&t, &r, &alice, Stars::new(2).unwrap())
-            .await
-            .unwrap();
-        let agg = repo
-            .put(&t, &r, &alice, Stars::new(4).unwrap())
-            .await
-            .unwrap();
-        assert_eq!((agg.count, agg.average), (1, Some(4.0)));
-        assert_eq!(repo.aggregate(&t, &r).await.unwrap(), agg);
+/// Whether a sqlx error is an outage (see [`RepositoryError::Unavailable`]) rather than a
+/// mistake.
+fn is_transient(error: &sqlx::Error) -> bool {
+    match error {
+        // I/O covers refused, reset and timed-out connections and unresolvable host names (a
+        // compose service whose container is not up yet); a protocol error is a connection cut
+        // mid-message.
+        sqlx::Error::Io(_)
+        | sqlx::Error::Protocol(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => {
+            if let Some(pg) = db.try_downcast_ref::<sqlx::postgres::PgDatabaseError>() {
+                postgres::is_transient_sqlstate(pg.code())
+            } else if db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
+                sqlite::is_transient_code(db.code().as_deref())
+            } else {
+                false
+            }
+        }
+        _ => false,
     }
+}
+
+/// Runs one storage call, bounded by `limit` on the client side.
+///
+/// The databases' own timeouts (SQLite's busy timeout, PostgreSQL's `statement_timeout`, the
+/// pool's acquire timeout) cover every wait they can see; this also covers the one they cannot:
+/// a server or network that stops answering in the middle of a statement.
+pub(crate) async fn bounded<T>(
+    limit: Duration,
+    call: impl Future<Output = Result<T, sqlx::Error>>,
+) -> Result<T, RepositoryError> {
+    match tokio::time::timeout(limit, call).await {
+        Ok(result) => result.map_err(RepositoryError::from),
+        Err(_) => Err(RepositoryError::Unavailable(
+            format!("no answer from the database within {limit:?}").into(),
+        )),
+    }
+}
+
+/// Converts `SUM(value)` and `COUNT(*)` as the databases return them (`BIGINT`) into an
+/// [`Aggregate`].
+pub(crate) fn aggregate_from_row(
+    record_type: &Id,
+    record_id: &Id,
+    (count, sum): (i64, i64),
+) -> Result<Aggregate, RepositoryError> {
+    let count = u64::try_from(count).map_err(|e| RepositoryError::Failed(Box::new(e)))?;
+    let sum = u64::try_from(sum).map_err(|e| RepositoryError::Failed(Box::new(e)))?;
+    Ok(Aggregate::from_totals(record_type, record_id, sum, count))
 }

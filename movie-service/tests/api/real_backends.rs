@@ -21,11 +21,15 @@ use tokio::task::JoinHandle;
 
 use crate::helpers::{discovery, instances_of, start_aggregator};
 
-/// Starts one rating-service instance. The only place that calls `rating_service::run`.
-async fn start_rating(registry: &Arc<MemoryRegistry>) -> TestService {
+/// Starts one rating-service instance on the fleet's shared SQLite file, as replicas on one
+/// machine share theirs. The only place that calls `rating_service::run`.
+async fn start_rating(registry: &Arc<MemoryRegistry>, data: &tempfile::TempDir) -> TestService {
+    let storage = rating_service::StorageConfig::sqlite(data.path().join("ratings.sqlite3"));
     TestService::launch(rating_service::INFO)
         .registry(registry.clone())
-        .start(rating_service::run)
+        .start(move |config, listener, registry, shutdown| {
+            rating_service::run(config, storage, listener, registry, shutdown)
+        })
         .await
 }
 
@@ -46,6 +50,8 @@ struct Fleet {
     _user: TestService,
     _product: TestService,
     aggregator: TestService,
+    /// The rating instances' database; declared last so it is removed after they stop.
+    data: tempfile::TempDir,
 }
 
 impl Fleet {
@@ -55,7 +61,11 @@ impl Fleet {
             start_metadata(&registry).await,
             start_metadata(&registry).await,
         ];
-        let rating = vec![start_rating(&registry).await, start_rating(&registry).await];
+        let data = tempfile::tempdir().unwrap();
+        let rating = vec![
+            start_rating(&registry, &data).await,
+            start_rating(&registry, &data).await,
+        ];
         let user = TestService::launch(user_service::INFO)
             .registry(registry.clone())
             .start(user_service::run)
@@ -83,6 +93,7 @@ impl Fleet {
             rating,
             _user: user,
             _product: product,
+            data,
             aggregator,
         }
     }
@@ -242,7 +253,7 @@ async fn instances_stopped_or_killed_under_steady_load_cost_no_request() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_new_instance_shows_in_discovery_and_then_takes_traffic() {
     let fleet = Fleet::start().await;
-    let extra = start_rating(&fleet.registry).await;
+    let extra = start_rating(&fleet.registry, &fleet.data).await;
     let listed = fleet
         .wait_for_instance("rating-service", &extra.instance_id, "listed", |_| true)
         .await;

@@ -1,8 +1,9 @@
-//! `spawn_app()`: the real service on port 0 with an in-memory registry (see `common::testing`).
+//! `spawn_app()`: the real service on port 0 with an in-memory registry (see `common::testing`)
+//! and a SQLite file of its own.
 
 use common::config::ServiceConfig;
-pub(crate) use common::testing::{TestService, assert_problem};
-use rating_service::INFO;
+pub(crate) use common::testing::{PATIENCE, TestService, assert_problem};
+use rating_service::{INFO, StorageConfig};
 
 /// Starts the service with test settings; returns once `/health` answers.
 pub(crate) async fn spawn_app() -> TestService {
@@ -13,6 +14,16 @@ pub(crate) async fn spawn_app() -> TestService {
 pub(crate) async fn spawn_app_with(configure: impl FnOnce(&mut ServiceConfig)) -> TestService {
     TestService::launch(INFO)
         .configure(configure)
-        .start(rating_service::run)
+        .start(|config, listener, registry, shutdown| {
+            let data = tempfile::tempdir().unwrap();
+            let storage = StorageConfig::sqlite(data.path().join("ratings.sqlite3"));
+            async move {
+                let result =
+                    rating_service::run(config, storage, listener, registry, shutdown).await;
+                // The database outlives the service, and goes with it.
+                drop(data);
+                result
+            }
+        })
         .await
 }
