@@ -14,6 +14,20 @@ pub const REQUEST_ID_HEADER: &str = "x-request-id";
 /// Media type of problem details (RFC 9457).
 pub const PROBLEM_CONTENT_TYPE: &str = "application/problem+json";
 
+/// The path of every service's health endpoint, which the registry probes every few seconds.
+pub const HEALTH_PATH: &str = "/health";
+
+/// Logs that a request to `path` was answered with `status`, inside the request's span: at INFO,
+/// but at DEBUG for [`HEALTH_PATH`], whose probes (one every 5 s per instance, from the registry)
+/// would otherwise be most of the log. `RUST_LOG=debug` shows them.
+pub fn log_served(path: &str, status: u16) {
+    if path == HEALTH_PATH {
+        tracing::debug!(status, "served");
+    } else {
+        tracing::info!(status, "served");
+    }
+}
+
 /// Longest request ID we keep from a caller; longer ones are replaced, not truncated, so two
 /// different IDs never collapse into one.
 pub const MAX_REQUEST_ID_LEN: usize = 128;

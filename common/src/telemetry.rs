@@ -5,8 +5,10 @@ use std::io::IsTerminal;
 use tracing_subscriber::EnvFilter;
 
 /// Log filter used when `RUST_LOG` is unset: our own events at info, the frameworks' chatter
-/// (Rocket's launch banner, actix's worker notices) only when it is a warning.
-pub const DEFAULT_FILTER: &str = "info,rocket=warn,actix_server=warn,hyper=warn";
+/// (Rocket's launch banner, actix's worker notices, warp's per-request pair, which the
+/// service's own "served" line replaces) only when it is a warning.
+pub const DEFAULT_FILTER: &str =
+    "info,rocket=warn,actix_server=warn,hyper=warn,warp::filters::trace=warn";
 
 /// Log output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

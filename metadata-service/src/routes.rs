@@ -8,6 +8,7 @@ use common::http::{HealthReport, INSTANCE_ID_HEADER, REQUEST_ID_HEADER, request_
 use common::lifecycle::LocalInstance;
 use warp::http::HeaderMap;
 use warp::http::header::{HeaderName, HeaderValue};
+use warp::path::FullPath;
 use warp::reply::Response;
 use warp::{Filter, Rejection, Reply};
 
@@ -73,10 +74,14 @@ pub fn router(state: AppState) -> impl Filter<Extract = (impl Reply,), Error = I
 
     warp::header::headers_cloned()
         .map(request_id)
+        .and(warp::path::full())
         .and(routes)
-        .map(move |request_id: String, response: Response| {
-            stamp(response, &instance_id, &request_id)
-        })
+        .map(
+            move |request_id: String, path: FullPath, response: Response| {
+                common::http::log_served(path.as_str(), response.status().as_u16());
+                stamp(response, &instance_id, &request_id)
+            },
+        )
         .with(warp::trace(|info| {
             tracing::info_span!(
                 "request",

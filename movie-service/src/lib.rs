@@ -27,14 +27,14 @@ use axum::{BoxError, Router};
 use common::config::ServiceConfig;
 use common::discovery::WatchOptions;
 use common::fault::Faults;
-use common::http::{INSTANCE_ID_HEADER, REQUEST_ID_HEADER, request_id_or_new};
+use common::http::{HEALTH_PATH, INSTANCE_ID_HEADER, REQUEST_ID_HEADER, request_id_or_new};
 use common::lifecycle::{self, LocalInstance, ServiceInfo};
 use common::registry::Registry;
 use common::upstream::{Balance, Strategy, UpstreamOptions};
 use tokio::net::TcpListener;
 use tower::ServiceBuilder;
-use tower_http::trace::{DefaultOnResponse, TraceLayer};
-use tracing::Level;
+use tower_http::trace::TraceLayer;
+use tracing::{Level, Span};
 
 pub mod cli;
 pub mod error;
@@ -128,11 +128,30 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
                         .get(REQUEST_ID_HEADER)
                         .and_then(|v| v.to_str().ok())
                         .unwrap_or_default();
-                    tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id)
+                    let path = req.uri().path();
+                    // Health probes get a DEBUG span, and (below) a DEBUG line.
+                    if path == HEALTH_PATH {
+                        tracing::debug_span!("request", method = %req.method(), path, request_id)
+                    } else {
+                        tracing::info_span!("request", method = %req.method(), path, request_id)
+                    }
                 })
-                .on_response(DefaultOnResponse::new().level(Level::INFO)),
+                .on_response(|response: &Response, latency: Duration, span: &Span| {
+                    // A probe's span is at DEBUG, or disabled (no metadata) when DEBUG is off.
+                    let probe = span.metadata().is_none_or(|m| *m.level() == Level::DEBUG);
+                    let status = response.status().as_u16();
+                    let latency_ms = latency.as_millis();
+                    if probe {
+                        tracing::debug!(status, latency_ms, "served");
+                    } else {
+                        tracing::info!(status, latency_ms, "served");
+                    }
+                }),
         )
-        .layer(middleware::from_fn_with_state(state.clone(), request_context))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            request_context,
+        ))
         .with_state(state)
 }
 

@@ -129,7 +129,7 @@ async fn request_context(
         if let Ok(value) = HeaderValue::from_str(&request_id) {
             headers.insert(HeaderName::from_static(REQUEST_ID_HEADER), value);
         }
-        tracing::info!(status = response.status().as_u16(), "served");
+        common::http::log_served(response.request().path(), response.status().as_u16());
         Ok(response)
     }
     .instrument(span)

@@ -105,7 +105,7 @@ async fn request_context<E: Endpoint>(
         if let Ok(value) = HeaderValue::from_str(&request_id) {
             headers.insert(REQUEST_ID_HEADER, value);
         }
-        tracing::info!(status = response.status().as_u16(), "served");
+        common::http::log_served(&path, response.status().as_u16());
         Ok(response)
     }
     .instrument(span)

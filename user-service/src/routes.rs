@@ -174,7 +174,9 @@ impl Fairing for RequestContextFairing {
     async fn on_response<'r>(&self, req: &'r Request<'_>, response: &mut Response<'r>) {
         let context = RequestContext::of(req);
         context.stamp(req, response);
-        tracing::info!(parent: &context.span, status = response.status().code, "served");
+        context.span.in_scope(|| {
+            common::http::log_served(req.uri().path().as_str(), response.status().code)
+        });
     }
 }
 
