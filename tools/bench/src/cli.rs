@@ -31,6 +31,26 @@ pub enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<OsString>,
     },
+    /// Drive the benchmark's closed-loop load at running servers and print rate and latency
+    /// (for profiling one side by hand, like `wrk`).
+    Blast {
+        /// `host:port` of each server (workers are spread over them).
+        #[arg(required = true, value_delimiter = ',')]
+        servers: Vec<std::net::SocketAddr>,
+        /// Paths, used in turn.
+        #[arg(long = "path", required = true)]
+        paths: Vec<String>,
+        /// Workers, each with one connection.
+        #[arg(short, long, default_value_t = 32)]
+        concurrency: usize,
+        /// Seconds of load, after one second of warm-up.
+        #[arg(short, long, default_value_t = 10)]
+        seconds: u64,
+        /// Use `devstack::load` (reqwest, JSON checked) instead of the lean client, to compare
+        /// what the client itself costs.
+        #[arg(long)]
+        reqwest: bool,
+    },
 }
 
 /// How to benchmark.
@@ -84,6 +104,38 @@ mod tests {
     }
 
     #[test]
+    fn blast_takes_servers_and_paths() {
+        let cli = Cli::try_parse_from([
+            "bench",
+            "blast",
+            "127.0.0.1:1,127.0.0.1:2",
+            "--path",
+            "/a",
+            "--path",
+            "/b",
+            "-c",
+            "4",
+        ])
+        .unwrap();
+        match cli.command {
+            Some(Command::Blast {
+                servers,
+                paths,
+                concurrency,
+                seconds,
+                reqwest,
+            }) => {
+                assert!(!reqwest, "the lean client by default");
+                assert_eq!(servers.len(), 2);
+                assert_eq!(paths, ["/a", "/b"]);
+                assert_eq!((concurrency, seconds), (4, 10));
+            }
+            other => panic!("expected the blast subcommand, got {other:?}"),
+        }
+        assert!(Cli::try_parse_from(["bench", "blast", "127.0.0.1:1"]).is_err());
+    }
+
+    #[test]
     fn run_passes_the_components_own_flags_through() {
         let cli =
             Cli::try_parse_from(["bench", "run", "rating-service", "--port", "9082"]).unwrap();
@@ -92,7 +144,7 @@ mod tests {
                 assert_eq!(component, Component::Rating);
                 assert_eq!(args, ["--port", "9082"]);
             }
-            None => panic!("expected the run subcommand"),
+            other => panic!("expected the run subcommand, got {other:?}"),
         }
         assert!(Cli::try_parse_from(["bench", "run", "nope"]).is_err());
     }

@@ -29,6 +29,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     common::tls::install_crypto_provider();
     let started = Instant::now();
     let date = system::now_utc();
+    let loadavg_start = system::loadavg();
     let plan = Plan::new(args.quick, args.repeats);
     let progress = |what: &str| eprintln!("[{:>6.1} s] {what}", started.elapsed().as_secs_f64());
     progress(&format!(
@@ -39,6 +40,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
 
     progress("starting the registry, 2 metadata, 2 rating, user, product, 2 aggregators");
     let mut rig = Rig::start(&RigOptions {
+        program: std::env::current_exe().context("locating the bench executable")?,
         service_log: args.service_log.clone(),
         show_logs: args.logs,
     })
@@ -101,6 +103,8 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             plan,
             duration_s: crate::stats::round(started.elapsed().as_secs_f64(), 1),
             service_log: args.service_log,
+            loadavg_start,
+            loadavg_end: system::loadavg(),
             warnings,
         },
     };
@@ -123,8 +127,18 @@ fn print_table(results: &Results) -> anyhow::Result<()> {
     write!(out, "{}", results.markdown())?;
     writeln!(
         out,
-        "\n{} ({} CPUs), {} · {} · `{}` · {} pairs, medians",
-        m.machine.cpu_model, m.machine.nproc, m.machine.kernel, m.date, m.command, m.plan.repeats
+        "\n{} ({} CPUs), {} · {} · `{}` · {} pairs, medians · load average at start {}",
+        m.machine.cpu_model,
+        m.machine.nproc,
+        m.machine.kernel,
+        m.date,
+        m.command,
+        m.plan.repeats,
+        m.loadavg_start
+            .split(' ')
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" ")
     )?;
     out.flush()?;
     Ok(())

@@ -31,6 +31,12 @@ pub const AFTER_RECOVERY: Duration = Duration::from_secs(2);
 /// How long the registry stays down (the 10 s).
 pub const OUTAGE: Duration = Duration::from_secs(10);
 
+/// Pause between two timed scale-ups. Each spawn and each stop changes the instance list, and
+/// the aggregator's watcher takes at most a burst of 2 changes and then 1 per second (its rate
+/// limit); 2 s refills the burst, so every repeat times a scale-up on its own rather than the
+/// rate limit of the previous repeat's churn.
+pub const BETWEEN_SCALE_UPS: Duration = Duration::from_secs(2);
+
 /// Time given to the stack after start before idle memory is read.
 pub const SETTLE: Duration = Duration::from_secs(2);
 
@@ -107,7 +113,16 @@ impl Plan {
         let kills = (BEFORE_FAULT + AFTER_KILL) * (2 * self.kill_repeats);
         let sigterm = BEFORE_FAULT + AFTER_RECOVERY;
         let outage = BEFORE_FAULT + OUTAGE + AFTER_RECOVERY;
-        SETTLE + throughput + latency + registry + self.side_load_window + kills + sigterm + outage
+        let scale = BEFORE_FAULT + BETWEEN_SCALE_UPS * self.scale_repeats.saturating_sub(1);
+        SETTLE
+            + throughput
+            + latency
+            + registry
+            + self.side_load_window
+            + kills
+            + sigterm
+            + scale
+            + outage
     }
 }
 

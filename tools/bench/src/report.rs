@@ -57,6 +57,13 @@ pub struct Throughput {
     pub ratio: f64,
     /// Workers.
     pub concurrency: usize,
+    /// Median CPU time per aggregated request, all processes together (load generator
+    /// included), in µs: what limits the rate on shared cores.
+    pub movie_cpu_us_per_request: Option<f64>,
+    /// The same for a direct request.
+    pub direct_cpu_us_per_request: Option<f64>,
+    /// Median CPU time per aggregated request of the aggregator process(es) alone, in µs.
+    pub aggregator_cpu_us_per_request: Option<f64>,
     /// Every pair.
     pub repeats: Vec<ThroughputPair>,
 }
@@ -259,6 +266,10 @@ pub struct Meta {
     pub duration_s: f64,
     /// `RUST_LOG` of the services.
     pub service_log: String,
+    /// `/proc/loadavg` when the run started: other work on the machine competes for the cores.
+    pub loadavg_start: String,
+    /// `/proc/loadavg` when it ended.
+    pub loadavg_end: String,
     /// Anything unexpected on the way (a child that exited badly at the end, say).
     pub warnings: Vec<String>,
 }
@@ -283,6 +294,16 @@ impl Results {
                 verdict(
                     format!("{:.2}", t.ratio),
                     t.ratio >= TARGET_THROUGHPUT_RATIO,
+                ),
+            ],
+            [
+                "CPU per request, all processes, c=32 (µs)".into(),
+                opt(t.movie_cpu_us_per_request, 0),
+                format!("{} (metadata direct)", opt(t.direct_cpu_us_per_request, 0)),
+                "".into(),
+                format!(
+                    "aggregator alone: {}",
+                    opt(t.aggregator_cpu_us_per_request, 0)
                 ),
             ],
             [
@@ -455,6 +476,9 @@ pub(crate) mod tests {
                 metadata_direct_rps: 5000.0,
                 ratio: 0.4,
                 concurrency: 32,
+                movie_cpu_us_per_request: Some(170.0),
+                direct_cpu_us_per_request: Some(23.0),
+                aggregator_cpu_us_per_request: Some(85.0),
                 repeats: vec![],
             },
             latency_c1: LatencyC1 {
@@ -510,6 +534,8 @@ pub(crate) mod tests {
                 plan: Plan::new(true, None),
                 duration_s: 100.0,
                 service_log: "warn".into(),
+                loadavg_start: "1.00 1.00 1.00 1/100 1".into(),
+                loadavg_end: "1.00 1.00 1.00 1/100 1".into(),
                 warnings: vec![],
             },
         }
@@ -563,6 +589,10 @@ pub(crate) mod tests {
         assert!(table.contains("| 0.40 ✅ |"), "{table}");
         assert!(table.contains("| **2.50** ❌ |"), "{table}");
         assert!(table.contains("| 0 / 700 (naive) |"), "{table}");
+        assert!(
+            table.contains("| 170 | 23 (metadata direct) |  | aggregator alone: 85 |"),
+            "{table}"
+        );
         assert!(
             table.contains("| movie-service | 10.0 | 15.0 | ≤ 20 ✅ |"),
             "{table}"

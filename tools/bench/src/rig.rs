@@ -51,6 +51,9 @@ impl Strategy {
 /// How to start the rig.
 #[derive(Debug, Clone)]
 pub struct RigOptions {
+    /// The multi-call binary that runs components as `<program> run <component>` (this one,
+    /// or `bench` itself when a test drives the rig).
+    pub program: PathBuf,
     /// `RUST_LOG` of every service.
     pub service_log: String,
     /// Forward children's output to our stdout (for debugging the harness).
@@ -80,9 +83,8 @@ impl Rig {
     /// Something does not start within [`START_TIMEOUT`].
     pub async fn start(options: &RigOptions) -> anyhow::Result<Rig> {
         let scratch = Scratch::create()?;
-        let program = std::env::current_exe().context("locating the bench executable")?;
         let launcher = Launcher {
-            program,
+            program: options.program.clone(),
             prefix_args: vec!["run".into()],
             logs: if options.show_logs {
                 LogSink::terminal()

@@ -17,8 +17,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::blast::{self, Blast, BlastReport};
 use crate::plan::{
-    AFTER_KILL, AFTER_RECOVERY, BEFORE_FAULT, FAILOVER_CONCURRENCY, FAILOVER_PAUSE, OUTAGE,
-    P99_WINDOW, Plan, THROUGHPUT_CONCURRENCY,
+    AFTER_KILL, AFTER_RECOVERY, BEFORE_FAULT, BETWEEN_SCALE_UPS, FAILOVER_CONCURRENCY,
+    FAILOVER_PAUSE, OUTAGE, P99_WINDOW, Plan, THROUGHPUT_CONCURRENCY,
 };
 use crate::report::{
     Kill, KillRun, LatencyC1, LatencyPair, Outage, RegistryCalls, ScaleUp, Sigterm, SteadyRun,
@@ -205,11 +205,19 @@ pub async fn throughput(rig: &Rig, plan: &Plan) -> anyhow::Result<Throughput> {
     let column = |f: fn(&ThroughputPair) -> f64| {
         median(&pairs.iter().map(f).collect::<Vec<_>>()).unwrap_or(0.0)
     };
+    let cpu = |f: fn(&ThroughputPair) -> Option<f64>| {
+        median(&pairs.iter().filter_map(f).collect::<Vec<_>>()).map(|v| round(v, 1))
+    };
     Ok(Throughput {
         movie_rps: round(column(|p| p.movie_rps), 1),
         metadata_direct_rps: round(column(|p| p.metadata_direct_rps), 1),
         ratio: round(column(|p| p.ratio), 3),
         concurrency: THROUGHPUT_CONCURRENCY,
+        movie_cpu_us_per_request: cpu(|p| p.movie_cpu_us_per_request.get("total").copied()),
+        direct_cpu_us_per_request: cpu(|p| p.direct_cpu_us_per_request.get("total").copied()),
+        aggregator_cpu_us_per_request: cpu(|p| {
+            p.movie_cpu_us_per_request.get("movie-service").copied()
+        }),
         repeats: pairs,
     })
 }
@@ -342,7 +350,8 @@ pub async fn sigterm(rig: &mut Rig) -> anyhow::Result<Sigterm> {
 }
 
 /// Spawn a rating instance under a paced c=16 load through our aggregator and time it until the
-/// aggregator's `/discovery` counts a success on it; SIGTERM it again; `repeats` times.
+/// aggregator's `/discovery` counts a success on it; SIGTERM it again; `repeats` times, 2 s
+/// apart (see [`BETWEEN_SCALE_UPS`]).
 ///
 /// # Errors
 ///
@@ -351,7 +360,10 @@ pub async fn scale_up(rig: &mut Rig, repeats: u32) -> anyhow::Result<ScaleUp> {
     let load = Load::start(paced(movie_urls(rig, Strategy::Ours), FAILOVER_CONCURRENCY))?;
     tokio::time::sleep(BEFORE_FAULT).await;
     let mut first_request_ms = Vec::new();
-    for _ in 0..repeats {
+    for repeat in 0..repeats {
+        if repeat > 0 {
+            tokio::time::sleep(BETWEEN_SCALE_UPS).await;
+        }
         let spawned = Instant::now();
         let instance = rig.spawn(Component::Rating)?;
         let port = rig.addr(instance).port();
@@ -445,7 +457,7 @@ impl Target {
 /// Direct first on even repeats, aggregated first on odd ones, so that a drift of the machine
 /// (another build starting) does not always favour the same side.
 fn order(repeat: u32) -> [Target; 2] {
-    if repeat % 2 == 0 {
+    if repeat.is_multiple_of(2) {
         [Target::Direct, Target::Movie]
     } else {
         [Target::Movie, Target::Direct]

@@ -56,6 +56,14 @@ fn cpu_ticks(stat: &str) -> Option<u64> {
     Some(utime + stime)
 }
 
+/// The system's load averages and task counts (`/proc/loadavg`), empty when unreadable.
+pub fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .unwrap_or_default()
+        .trim()
+        .to_owned()
+}
+
 /// The machine a run was measured on.
 #[derive(Debug, Clone, Serialize)]
 pub struct Machine {
