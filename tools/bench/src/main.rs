@@ -13,7 +13,11 @@ use clap::Parser;
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
-        Some(Command::Run { component, args }) => component.run(args).await,
+        Some(Command::Run { component, args }) => {
+            // A child of a harness that dies (Ctrl-C, SIGKILL, a failed test) stops with it.
+            devstack::process::stop_with_parent()?;
+            component.run(args).await
+        }
         Some(Command::Blast {
             servers,
             paths,
