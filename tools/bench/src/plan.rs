@@ -62,7 +62,9 @@ pub struct Plan {
     /// Load on user and product through the aggregator, for their memory under load.
     #[serde(serialize_with = "secs")]
     pub side_load_window: Duration,
-    /// kill -9 runs per strategy.
+    /// kill -9 runs per strategy. At least 3: how long the naive strategy keeps sending to a
+    /// dead instance depends on where in the registry's 5 s check interval the kill falls, so
+    /// one run's degraded count is anywhere from 0 to five seconds' worth of requests.
     pub kill_repeats: u32,
     /// New instances timed to their first request.
     pub scale_repeats: u32,
@@ -80,7 +82,7 @@ impl Plan {
                 latency_window: Duration::from_secs(2),
                 registry_window: Duration::from_secs(3),
                 side_load_window: Duration::from_secs(2),
-                kill_repeats: 1,
+                kill_repeats: 3,
                 scale_repeats: 3,
             }
         } else {
@@ -92,7 +94,7 @@ impl Plan {
                 latency_window: Duration::from_secs(4),
                 registry_window: Duration::from_secs(5),
                 side_load_window: Duration::from_secs(3),
-                kill_repeats: 3,
+                kill_repeats: 5,
                 scale_repeats: 5,
             }
         };
@@ -138,10 +140,10 @@ mod tests {
     fn quick_leaves_room_for_starts_within_three_minutes() {
         let quick = Plan::new(true, None);
         assert_eq!(quick.mode, "quick");
-        // Arithmetic on the plan, not a measurement: about a minute of slack for process
-        // starts, re-registrations and stops.
+        // Arithmetic on the plan, not a measurement: half a minute of slack for process starts,
+        // replacements, re-registrations and stops.
         assert!(
-            quick.minimum_duration() <= Duration::from_secs(120),
+            quick.minimum_duration() <= Duration::from_secs(150),
             "{:?}",
             quick.minimum_duration()
         );
