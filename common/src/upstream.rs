@@ -344,6 +344,9 @@ impl Upstream {
         let http = reqwest::Client::builder()
             .connect_timeout(options.connect_timeout)
             .pool_idle_timeout(Duration::from_secs(30))
+            // An upstream's 3xx goes back to our caller as it is: following it would send the
+            // request to an address discovery did not choose, outside balancing and ejection.
+            .redirect(reqwest::redirect::Policy::none())
             .build()?;
         let budget = TpsBudget::new(
             options

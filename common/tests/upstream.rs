@@ -481,3 +481,30 @@ async fn the_naive_strategy_asks_the_registry_each_time_and_never_retries() {
     assert!(get(&naive).await.is_err(), "no retry on b");
     assert_eq!(f.backends[1].hits(), 0);
 }
+
+#[tokio::test]
+async fn a_redirect_is_answered_as_it_is_not_followed() {
+    // "elsewhere" is not registered: following a redirect there would bypass discovery.
+    let elsewhere = Backend::start("elsewhere").await;
+    let location = format!("http://127.0.0.1:{}/thing", elsewhere.port);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let app = Router::new().fallback(any(move || {
+        let location = location.clone();
+        async move { (StatusCode::TEMPORARY_REDIRECT, [("location", location)]) }
+    }));
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+    let registry = Arc::new(MemoryRegistry::new());
+    registry
+        .register(&registration("redirecting", port))
+        .await
+        .unwrap();
+    let watcher = discovery::watch(registry.clone(), "backend", WatchOptions::default());
+    watcher.wait_for(|s| s.instances.len() == 1).await;
+    let upstream = Upstream::new("backend", watcher, options()).unwrap();
+
+    let response = upstream.send(UpstreamRequest::get("/thing")).await.unwrap();
+    assert_eq!(response.status, 307);
+    assert_eq!(elsewhere.hits(), 0);
+}
