@@ -76,6 +76,8 @@ pub async fn healthcheck(config: &ServiceConfig) -> anyhow::Result<()> {
     );
     crate::tls::install_crypto_provider();
     let client = reqwest::Client::builder()
+        // Our own loopback port: never through an HTTP_PROXY from the environment.
+        .no_proxy()
         .timeout(HEALTHCHECK_TIMEOUT)
         .build()
         .context("building the HTTP client")?;

@@ -247,6 +247,8 @@ fn server_ended<E: Into<anyhow::Error>>(
 async fn wait_until_healthy(url: &str) -> anyhow::Result<()> {
     crate::tls::install_crypto_provider();
     let client = reqwest::Client::builder()
+        // Our own port: never through an HTTP_PROXY from the environment.
+        .no_proxy()
         .timeout(Duration::from_secs(1))
         .build()
         .context("building the self-check client")?;

@@ -14,35 +14,55 @@ pub type Stopping = WaitForCancellationFutureOwned;
 
 /// Resolves when the process receives SIGINT (Ctrl-C) or SIGTERM (`docker stop`, `kill`).
 ///
+/// The handlers are installed when this is *called*, not when the future is first polled, so a
+/// signal that arrives in between (while a supervisor is still starting its children, say) is
+/// kept for the future instead of killing the process by the default action. Call it inside a
+/// tokio runtime.
+///
 /// Installing our own handlers matters when running as PID 1 in a container: the kernel gives
 /// PID 1 no default action for SIGTERM, so without a handler `docker stop` waits out its grace
 /// period and then SIGKILLs us, skipping deregistration.
-pub async fn signal() {
-    let ctrl_c = async {
-        if let Err(e) = tokio::signal::ctrl_c().await {
-            tracing::error!(error = %e, "cannot listen for SIGINT");
+pub fn signal() -> impl Future<Output = ()> + Send + 'static {
+    #[cfg(unix)]
+    let (interrupt, terminate) = {
+        use tokio::signal::unix::{SignalKind, signal};
+        (
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::terminate()),
+        )
+    };
+    async move {
+        #[cfg(unix)]
+        {
+            tokio::select! {
+                () = receive(interrupt, "SIGINT") => tracing::info!(signal = "SIGINT", "shutdown requested"),
+                () = receive(terminate, "SIGTERM") => tracing::info!(signal = "SIGTERM", "shutdown requested"),
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            match tokio::signal::ctrl_c().await {
+                Ok(()) => tracing::info!(signal = "Ctrl-C", "shutdown requested"),
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot listen for Ctrl-C");
+                    std::future::pending::<()>().await;
+                }
+            }
+        }
+    }
+}
+
+/// The next delivery of one signal; never, if its handler could not be installed.
+#[cfg(unix)]
+async fn receive(stream: std::io::Result<tokio::signal::unix::Signal>, name: &str) {
+    match stream {
+        Ok(mut stream) => {
+            stream.recv().await;
+        }
+        Err(e) => {
+            tracing::error!(error = %e, signal = name, "cannot listen for the signal");
             std::future::pending::<()>().await;
         }
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut stream) => {
-                stream.recv().await;
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "cannot listen for SIGTERM");
-                std::future::pending::<()>().await;
-            }
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-
-    tokio::select! {
-        () = ctrl_c => tracing::info!(signal = "SIGINT", "shutdown requested"),
-        () = terminate => tracing::info!(signal = "SIGTERM", "shutdown requested"),
     }
 }
 
@@ -111,6 +131,21 @@ pub async fn with_grace<F: Future>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn a_signal_sent_before_the_first_poll_is_kept() {
+        let stop = signal();
+        // Unhandled, SIGTERM would end this test process at once.
+        let sent = std::process::Command::new("kill")
+            .args(["-s", "TERM", &std::process::id().to_string()])
+            .status()
+            .unwrap();
+        assert!(sent.success());
+        tokio::time::timeout(Duration::from_secs(10), stop)
+            .await
+            .expect("the signal was lost");
+    }
 
     #[tokio::test(start_paused = true)]
     async fn with_grace_bounds_a_server_that_never_drains() {

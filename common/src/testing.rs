@@ -188,6 +188,9 @@ impl Launch {
             instance_id,
             client: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
+                .no_proxy()
+                // A service that accepts but never answers fails the test instead of hanging it.
+                .timeout(PATIENCE)
                 .build()
                 .expect("building the test client"),
             registry,

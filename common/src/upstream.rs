@@ -342,6 +342,10 @@ impl Upstream {
     ) -> Result<Self, reqwest::Error> {
         crate::tls::install_crypto_provider();
         let http = reqwest::Client::builder()
+            // Straight to the instance discovery chose: an HTTP_PROXY from the environment (Docker
+            // copies the client's into containers) would put one hop in front of every instance and
+            // hide which one failed from balancing and ejection.
+            .no_proxy()
             .connect_timeout(options.connect_timeout)
             .pool_idle_timeout(Duration::from_secs(30))
             // An upstream's 3xx goes back to our caller as it is: following it would send the

@@ -188,7 +188,8 @@ impl StorageConfig {
                 Ok(Self::postgres(options))
             }
             "sqlite" => {
-                let rest = &url["sqlite:".len()..];
+                // `sqlite` alone has no colon and so no file.
+                let rest = url.strip_prefix("sqlite:").unwrap_or_default();
                 let path = rest.strip_prefix("//").unwrap_or(rest);
                 if path.contains('?') {
                     return Err(StorageConfigError::SqliteParameters);
@@ -358,6 +359,19 @@ mod tests {
             assert!(
                 shown.contains("postgres://ratings@postgres:5432/ratings"),
                 "{shown}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_scheme_without_a_file_is_refused_not_a_panic() {
+        for bare in ["sqlite", "sqlite:", "sqlite://", " sqlite "] {
+            assert!(
+                matches!(
+                    StorageConfig::from_url(bare),
+                    Err(StorageConfigError::NoSqliteFile)
+                ),
+                "{bare}"
             );
         }
     }

@@ -32,13 +32,6 @@ pub fn median(values: &[f64]) -> Option<f64> {
     })
 }
 
-/// The median of counts (failed requests over repeats, say), rounded down to a whole count.
-pub fn median_count(values: &[u64]) -> Option<u64> {
-    let as_f64: Vec<f64> = values.iter().map(|&v| v as f64).collect();
-    // Counts are far below 2^53, so the round trip through f64 is exact.
-    median(&as_f64).map(|m| m.floor() as u64)
-}
-
 /// Milliseconds as a float, the unit of every latency in the report.
 pub fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
@@ -80,13 +73,6 @@ mod tests {
         assert_eq!(median(&[5.0]), Some(5.0));
         assert_eq!(median(&[]), None);
         assert_eq!(median(&[f64::NAN, 1.0]), Some(1.0));
-    }
-
-    #[test]
-    fn median_count_rounds_down() {
-        assert_eq!(median_count(&[0, 3]), Some(1));
-        assert_eq!(median_count(&[0, 0, 9]), Some(0));
-        assert_eq!(median_count(&[]), None);
     }
 
     #[test]

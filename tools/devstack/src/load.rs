@@ -69,6 +69,7 @@ impl Load {
         );
         common::tls::install_crypto_provider();
         let client = reqwest::Client::builder()
+            .no_proxy()
             .timeout(plan.request_timeout)
             .pool_max_idle_per_host(plan.concurrency)
             .build()?;

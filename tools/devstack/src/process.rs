@@ -13,7 +13,7 @@ use std::time::Duration;
 use anyhow::{Context, anyhow};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
-use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, BufReader};
 
 /// Where children's output goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -211,13 +211,32 @@ impl Child {
 /// Copies `stream` to stdout line by line, each line under `prefix`. A whole line is written
 /// under one lock so that lines of different children never interleave.
 async fn forward(stream: impl AsyncRead + Unpin, prefix: String) {
-    let mut lines = BufReader::new(stream).lines();
-    while let Ok(Some(line)) = lines.next_line().await {
+    let mut reader = BufReader::new(stream);
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        // Bounded, so one endless line cannot grow without limit; the rest follows as more lines.
+        match (&mut reader)
+            .take(MAX_LINE)
+            .read_until(b'\n', &mut line)
+            .await
+        {
+            Ok(0) | Err(_) => break,
+            Ok(_) => {}
+        }
+        let text = String::from_utf8_lossy(&line);
         let mut out = std::io::stdout().lock();
         // A closed stdout (piped into `head`) is no reason to stop the stack; drop the line.
-        let _ = writeln!(out, "{prefix}{line}");
+        let _ = writeln!(out, "{prefix}{}", text.trim_end_matches(['\n', '\r']));
     }
 }
+
+/// Longest output line forwarded in one piece.
+const MAX_LINE: u64 = 16 * 1024;
+
+/// Environment variable through which a supervisor tells its children its PID (see
+/// [`stop_with_parent`]).
+pub const SUPERVISOR_PID_ENV: &str = "DEVSTACK_SUPERVISOR_PID";
 
 /// Asks the kernel to SIGTERM this process when its parent dies, so that children of a
 /// supervisor that was itself SIGKILLed (or a test process that aborted) deregister and exit
@@ -232,11 +251,16 @@ async fn forward(stream: impl AsyncRead + Unpin, prefix: String) {
 pub fn stop_with_parent() -> anyhow::Result<()> {
     #[cfg(target_os = "linux")]
     {
-        let parent = nix::unistd::getppid();
         nix::sys::prctl::set_pdeathsig(Signal::SIGTERM).context("setting PR_SET_PDEATHSIG")?;
-        // The parent may have died between our start and the call above: then nobody will
-        // signal us, so stop now, as the signal would have made us.
-        if nix::unistd::getppid() != parent {
+        // The supervisor may have died before the call above: then nobody will signal us, so
+        // stop now, as the signal would have made us. Its PID comes from the environment, since
+        // by now our parent may already be init or a subreaper.
+        let supervisor = std::env::var(SUPERVISOR_PID_ENV)
+            .ok()
+            .and_then(|pid| pid.parse::<i32>().ok());
+        if let Some(supervisor) = supervisor
+            && nix::unistd::getppid() != Pid::from_raw(supervisor)
+        {
             kill(nix::unistd::getpid(), Signal::SIGTERM).context("stopping an orphan")?;
         }
     }

@@ -105,6 +105,7 @@ impl Stack {
         let registry_client = ConsulRegistry::new(&ConsulConfig::new(address))?;
         common::tls::install_crypto_provider();
         let http = reqwest::Client::builder()
+            .no_proxy()
             .timeout(Duration::from_secs(2))
             .build()?;
         Ok(Stack {
@@ -218,6 +219,9 @@ impl Stack {
                 "CONSUL_HTTP_ADDR".to_owned(),
                 self.registry_addr.to_string(),
             ),
+            // The registry is probed and addressed over plain HTTP; a CONSUL_HTTP_SSL from the
+            // shell would leave every instance failing to register.
+            ("CONSUL_HTTP_SSL".to_owned(), "false".to_owned()),
         ];
         env.extend(self.launcher.service_env.iter().cloned());
         env.extend(
@@ -453,6 +457,11 @@ impl Stack {
         let mut args = self.launcher.prefix_args.clone();
         args.push(component.name().into());
         args.extend(flags);
+        let mut env = env;
+        env.push((
+            crate::process::SUPERVISOR_PID_ENV.to_owned(),
+            std::process::id().to_string(),
+        ));
         Spec {
             label,
             colour: colour_of(component),

@@ -70,6 +70,10 @@ pub fn replica_port(component: Component, replica: usize) -> u16 {
 /// A port is taken, nothing Consul-like can be started on the registry address, or a child does
 /// not come up.
 pub async fn run(args: UpArgs) -> anyhow::Result<()> {
+    // Handlers first: a Ctrl-C while children start must stop them in order, not kill us
+    // (children sit in their own process groups, so the terminal's signal reaches only us).
+    let stop = common::shutdown::signal();
+    tokio::pin!(stop);
     let program = std::env::current_exe().context("locating the devstack executable")?;
     let mut launcher = Launcher::devstack(program, LogSink::terminal());
     launcher.own_process_groups = true;
@@ -114,27 +118,42 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         }
         anyhow::Ok(())
     };
-    if let Err(e) = started.await {
-        stack.shutdown().await.ok();
-        return Err(e);
-    }
-    say(&banner(&stack, external_registry));
-
-    let mut tick = tokio::time::interval(Duration::from_millis(500));
-    let stop = common::shutdown::signal();
-    tokio::pin!(stop);
-    loop {
-        tokio::select! {
-            () = &mut stop => break,
-            _ = tick.tick() => {
-                for exit in stack.unexpected_exits()? {
-                    say(&format!("devstack: {exit}; the rest carries on"));
+    let outcome = tokio::select! {
+        result = started => Some(result),
+        () = &mut stop => None,
+    };
+    match outcome {
+        Some(Err(e)) => {
+            stack.shutdown().await.ok();
+            return Err(e);
+        }
+        Some(Ok(())) => {
+            say(&banner(&stack, external_registry));
+            let mut tick = tokio::time::interval(Duration::from_millis(500));
+            loop {
+                tokio::select! {
+                    () = &mut stop => break,
+                    _ = tick.tick() => {
+                        for exit in stack.unexpected_exits()? {
+                            say(&format!("devstack: {exit}; the rest carries on"));
+                        }
+                    }
                 }
             }
         }
+        None => say("devstack: interrupted while starting"),
     }
     say("devstack: stopping: aggregator, then services (they deregister), then the registry");
-    stack.shutdown().await?;
+    say("devstack: (Ctrl-C again to kill everything at once)");
+    let again = common::shutdown::signal();
+    tokio::select! {
+        result = stack.shutdown() => result?,
+        // Dropping the stack SIGKILLs every child still running.
+        () = again => {
+            say("devstack: killed everything");
+            return Ok(());
+        }
+    }
     say("devstack: all stopped");
     Ok(())
 }

@@ -52,7 +52,24 @@ fn fastrand_u16() -> u16 {
     (nanos ^ std::process::id()) as u16
 }
 
-fn start_devstack(registry: &Stack, offset: u16) -> Child {
+/// A scratch directory (the rating database), removed on drop.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new(offset: u16) -> Scratch {
+        let dir = std::env::temp_dir().join(format!("devstack-up-{offset}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        Scratch(dir)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn start_devstack(registry: &Stack, offset: u16, data: &std::path::Path) -> Child {
     let spec = Spec {
         label: "devstack".to_owned(),
         colour: 37,
@@ -65,15 +82,7 @@ fn start_devstack(registry: &Stack, offset: u16) -> Child {
         ],
         env: vec![(
             "DATABASE_URL".to_owned(),
-            format!(
-                "sqlite://{}",
-                std::env::temp_dir()
-                    .join(format!(
-                        "devstack-up-{offset}-{}.sqlite3",
-                        std::process::id()
-                    ))
-                    .display()
-            ),
+            format!("sqlite://{}", data.join("ratings.sqlite3").display()),
         )],
         env_remove: Vec::new(),
         own_process_group: false,
@@ -145,7 +154,8 @@ fn port_closed(port: u16) -> bool {
 async fn ctrl_c_stops_every_service_and_each_deregisters() {
     let registry = registry().await;
     let offset = free_offset();
-    let mut devstack = start_devstack(&registry, offset);
+    let scratch = Scratch::new(offset);
+    let mut devstack = start_devstack(&registry, offset, &scratch.0);
     wait_until_all_passing(&registry, offset).await;
 
     let movie = Component::Movie.default_port() + offset;
@@ -181,7 +191,8 @@ async fn ctrl_c_stops_every_service_and_each_deregisters() {
 async fn a_killed_devstack_leaves_no_orphan() {
     let registry = registry().await;
     let offset = free_offset();
-    let mut devstack = start_devstack(&registry, offset);
+    let scratch = Scratch::new(offset);
+    let mut devstack = start_devstack(&registry, offset, &scratch.0);
     wait_until_all_passing(&registry, offset).await;
 
     devstack.kill().await.unwrap();
