@@ -132,15 +132,28 @@ impl LocalInstance {
     }
 }
 
+/// How long to keep trying to resolve the registry's name before advertising loopback. A
+/// container can start before its DNS entry for the registry answers; giving up at once would
+/// advertise an address no other container can reach, for the instance's whole life.
+const RESOLVE_PATIENCE: Duration = Duration::from_secs(30);
+
 /// The local IP used to reach the registry, found by "connecting" a UDP socket (no packet is
-/// sent). Falls back to 127.0.0.1 when the registry's name does not resolve yet.
+/// sent). Retries the registry's name for [`RESOLVE_PATIENCE`], then falls back to 127.0.0.1.
 async fn route_to(registry: &ConsulAddress) -> IpAddr {
     let target = format!("{}:{}", registry.host(), registry.port());
-    let lookup =
-        tokio::time::timeout(Duration::from_secs(2), tokio::net::lookup_host(target)).await;
-    let Some(remote) = lookup.ok().and_then(Result::ok).and_then(|mut a| a.next()) else {
-        tracing::warn!(registry = %registry, "cannot resolve the registry; advertising 127.0.0.1");
-        return IpAddr::V4(Ipv4Addr::LOCALHOST);
+    let deadline = tokio::time::Instant::now() + RESOLVE_PATIENCE;
+    let remote = loop {
+        let lookup =
+            tokio::time::timeout(Duration::from_secs(2), tokio::net::lookup_host(&target)).await;
+        if let Some(remote) = lookup.ok().and_then(Result::ok).and_then(|mut a| a.next()) {
+            break remote;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            tracing::warn!(registry = %registry, "cannot resolve the registry; advertising 127.0.0.1");
+            return IpAddr::V4(Ipv4Addr::LOCALHOST);
+        }
+        tracing::info!(registry = %registry, "cannot resolve the registry yet; retrying");
+        tokio::time::sleep(Duration::from_secs(1)).await;
     };
     let local_any: SocketAddr = if remote.is_ipv4() {
         (Ipv4Addr::UNSPECIFIED, 0).into()
@@ -298,6 +311,19 @@ mod tests {
             "a loopback registry is reached over loopback"
         );
         assert_eq!(me.local_url("/health"), "http://127.0.0.1:9082/health");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_unresolvable_registry_is_retried_then_loopback_is_advertised() {
+        let cfg = ServiceConfig::new(ConsulConfig::new("registry.invalid:8500".parse().unwrap()));
+        let started = tokio::time::Instant::now();
+        let me = LocalInstance::resolve(INFO, &cfg, "0.0.0.0:9082".parse().unwrap()).await;
+        assert_eq!(me.address, "127.0.0.1");
+        assert!(
+            started.elapsed() >= RESOLVE_PATIENCE,
+            "gave up after {:?}",
+            started.elapsed()
+        );
     }
 
     #[tokio::test]
