@@ -19,12 +19,14 @@ COPY . .
 RUN cargo chef prepare --recipe-path recipe.json
 
 FROM chef AS builder
+# The same package selection in both steps, so dependencies resolve to the same features and
+# the cooked layer is reused as it is (a whole-workspace cook would build some with others).
+ARG PACKAGES="-p user-service -p product-service -p metadata-service -p rating-service -p movie-service"
 COPY --from=planner /src/recipe.json recipe.json
 # The dependency layer: cached until Cargo.toml or Cargo.lock change.
-RUN cargo chef cook --release --locked --recipe-path recipe.json
+RUN cargo chef cook --release --locked --recipe-path recipe.json $PACKAGES
 COPY . .
-RUN cargo build --release --locked \
-      -p user-service -p product-service -p metadata-service -p rating-service -p movie-service
+RUN cargo build --release --locked $PACKAGES
 
 FROM builder AS pick
 ARG SERVICE
