@@ -3,10 +3,9 @@
 use std::collections::BTreeMap;
 
 use axum::response::Response;
-use tokio::time::Instant;
 
 use super::{ApiError, Call, json_with_index};
-use crate::state::{Catalog, blocking_wait};
+use crate::state::Catalog;
 use crate::wire::response::{NodeOut, ServiceNodeOut};
 
 /// `GET /v1/catalog/services`: service name → union of its instances' tags.
@@ -16,14 +15,9 @@ pub(super) async fn services(call: &Call) -> Result<Response, ApiError> {
     call.query.check_datacenter()?;
     let authorizer = call.authorizer()?;
     let registry = &call.registry;
-    if blocking.index > 0 {
-        let deadline = Instant::now() + blocking_wait(blocking.wait, registry.options());
-        registry
-            .wait_until(None, deadline, |catalog| {
-                catalog.services_index() > blocking.index
-            })
-            .await;
-    }
+    blocking
+        .wait_past(registry, None, |catalog| catalog.services_index())
+        .await;
     let visible = authorizer.can_read()
         && call
             .query
@@ -53,14 +47,11 @@ pub(super) async fn service(call: &Call, name: &str) -> Result<Response, ApiErro
     call.query.check_datacenter()?;
     let authorizer = call.authorizer()?;
     let registry = &call.registry;
-    if blocking.index > 0 {
-        let deadline = Instant::now() + blocking_wait(blocking.wait, registry.options());
-        registry
-            .wait_until(Some(name), deadline, |catalog| {
-                catalog.service_nodes_index(name) > blocking.index
-            })
-            .await;
-    }
+    blocking
+        .wait_past(registry, Some(name), |catalog| {
+            catalog.service_nodes_index(name)
+        })
+        .await;
     let node_out = NodeOut::new(registry.node());
     let visible = authorizer.can_read() && call.query.node_meta_matches(&node_out.meta_pairs());
     Ok(registry.read(|catalog| {

@@ -2,10 +2,9 @@
 //! `?tag` and blocking queries (reference §4, §6).
 
 use axum::response::Response;
-use tokio::time::Instant;
 
 use super::{ApiError, Call, json_with_index};
-use crate::state::{Catalog, blocking_wait};
+use crate::state::Catalog;
 use crate::wire::response::{CheckServiceNodeOut, NodeOut};
 
 /// `GET /v1/health/service/:name`.
@@ -21,14 +20,9 @@ pub(super) async fn service(call: &Call, name: &str) -> Result<Response, ApiErro
     call.query.check_datacenter()?;
     let authorizer = call.authorizer()?;
     let registry = &call.registry;
-    if blocking.index > 0 {
-        let deadline = Instant::now() + blocking_wait(blocking.wait, registry.options());
-        registry
-            .wait_until(Some(name), deadline, |catalog| {
-                catalog.health_index(name) > blocking.index
-            })
-            .await;
-    }
+    blocking
+        .wait_past(registry, Some(name), |catalog| catalog.health_index(name))
+        .await;
     let node = registry.node();
     let node_out = NodeOut::new(node);
     let visible = authorizer.can_read() && call.query.node_meta_matches(&node_out.meta_pairs());

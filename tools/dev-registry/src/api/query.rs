@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use super::ApiError;
 use crate::duration;
-use crate::state::DATACENTER;
+use crate::state::{Catalog, DATACENTER, Registry, blocking_wait};
 
 /// Decoded query parameters, in order (`+` is a space, as in Go's `ParseQuery`).
 #[derive(Debug, Clone, Default)]
@@ -21,6 +21,26 @@ pub(crate) struct Blocking {
     pub(crate) index: u64,
     /// `?wait`, when given and positive.
     pub(crate) wait: Option<Duration>,
+}
+
+impl Blocking {
+    /// Holds a blocking read (`?index` above 0) until `index_of` the catalog passes that index
+    /// or the clamped, jittered wait runs out, as Consul does; returns at once otherwise.
+    /// `name` narrows the wake-ups to one service's changes.
+    pub(crate) async fn wait_past(
+        self,
+        registry: &Registry,
+        name: Option<&str>,
+        index_of: impl Fn(&Catalog) -> u64,
+    ) {
+        if self.index == 0 {
+            return;
+        }
+        let deadline = tokio::time::Instant::now() + blocking_wait(self.wait, registry.options());
+        registry
+            .wait_until(name, deadline, |catalog| index_of(catalog) > self.index)
+            .await;
+    }
 }
 
 impl Query {
