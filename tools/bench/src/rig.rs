@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddr};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
@@ -71,7 +71,7 @@ pub struct Rig {
     /// Instances that should be running (not killed or stopped by a scenario).
     live: Vec<InstanceRef>,
     /// Holds the ratings database; removed on drop.
-    _scratch: Scratch,
+    _scratch: tempfile::TempDir,
 }
 
 impl Rig {
@@ -82,7 +82,7 @@ impl Rig {
     ///
     /// Something does not start within [`START_TIMEOUT`].
     pub async fn start(options: &RigOptions) -> anyhow::Result<Rig> {
-        let scratch = Scratch::create()?;
+        let scratch = scratch_dir()?;
         let launcher = Launcher {
             program: options.program.clone(),
             prefix_args: vec!["run".into()],
@@ -415,29 +415,11 @@ fn successes_in(discovery: &Value, service: &str, port: u16) -> Option<u64> {
 }
 
 /// A directory of our own under the system's temporary directory, removed on drop.
-#[derive(Debug)]
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn create() -> anyhow::Result<Scratch> {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.subsec_nanos());
-        let path = std::env::temp_dir().join(format!("bench-{}-{nanos:09}", std::process::id()));
-        std::fs::create_dir_all(&path).with_context(|| format!("creating {}", path.display()))?;
-        Ok(Scratch(path))
-    }
-
-    fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        // Best effort: a leftover directory in /tmp is harmless.
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
+fn scratch_dir() -> anyhow::Result<tempfile::TempDir> {
+    tempfile::Builder::new()
+        .prefix("bench-")
+        .tempdir()
+        .context("creating a scratch directory")
 }
 
 #[cfg(test)]
@@ -458,7 +440,7 @@ mod tests {
 
     #[test]
     fn scratch_directories_are_removed_on_drop() {
-        let scratch = Scratch::create().unwrap();
+        let scratch = scratch_dir().unwrap();
         let path = scratch.path().to_owned();
         assert!(path.is_dir());
         drop(scratch);

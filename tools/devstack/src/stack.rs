@@ -452,12 +452,11 @@ impl Stack {
         component: Component,
         label: String,
         flags: Vec<OsString>,
-        env: Vec<(String, String)>,
+        mut env: Vec<(String, String)>,
     ) -> Spec {
         let mut args = self.launcher.prefix_args.clone();
         args.push(component.name().into());
         args.extend(flags);
-        let mut env = env;
         env.push((
             crate::process::SUPERVISOR_PID_ENV.to_owned(),
             std::process::id().to_string(),

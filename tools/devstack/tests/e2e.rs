@@ -24,26 +24,17 @@ struct Fixture {
     metadata: Vec<InstanceRef>,
     rating: Vec<InstanceRef>,
     movie: InstanceRef,
-    _data: TempDir,
-}
-
-/// A directory removed on drop (for the rating instances' shared SQLite file).
-struct TempDir(std::path::PathBuf);
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
+    /// The rating instances' shared SQLite file, removed with the fixture.
+    _data: tempfile::TempDir,
 }
 
 impl Fixture {
     async fn start() -> Fixture {
-        let data = std::env::temp_dir().join(format!("devstack-e2e-{}", unique_suffix()));
-        std::fs::create_dir_all(&data).unwrap();
+        let data = tempfile::tempdir().unwrap();
         let mut launcher = Launcher::devstack(env!("CARGO_BIN_EXE_devstack"), LogSink::terminal());
         launcher.service_env.push((
             "DATABASE_URL".to_owned(),
-            format!("sqlite://{}", data.join("ratings.sqlite3").display()),
+            format!("sqlite://{}", data.path().join("ratings.sqlite3").display()),
         ));
         let registry = format!("127.0.0.1:{}", free_port().unwrap());
         let mut stack = Stack::new(launcher, registry.parse().unwrap()).unwrap();
@@ -73,7 +64,7 @@ impl Fixture {
             metadata: spawned[..2].to_vec(),
             rating: spawned[2..].to_vec(),
             movie,
-            _data: TempDir(data),
+            _data: data,
         };
         // Ready when the aggregator itself sees both instances of each upstream.
         fixture
@@ -161,17 +152,6 @@ fn successes_of(view: &Value, service: &str, port: u16) -> u64 {
         .find(|i| i["address"] == format!("127.0.0.1:{port}"))
         .and_then(|i| i["successes"].as_u64())
         .unwrap_or(0)
-}
-
-fn unique_suffix() -> String {
-    format!(
-        "{}-{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos()
-    )
 }
 
 fn assert_clean(report: &Report, at_least: usize) {

@@ -33,7 +33,7 @@ async fn registry() -> Stack {
 /// An offset that puts every service's default port on a free one.
 fn free_offset() -> u16 {
     for _ in 0..50 {
-        let offset = 20_000 + fastrand_u16() % 20_000;
+        let offset = fastrand::u16(20_000..40_000);
         let free = Component::SERVICES
             .iter()
             .all(|c| std::net::TcpListener::bind(("127.0.0.1", c.default_port() + offset)).is_ok());
@@ -42,31 +42,6 @@ fn free_offset() -> u16 {
         }
     }
     panic!("no free port offset found");
-}
-
-fn fastrand_u16() -> u16 {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos();
-    (nanos ^ std::process::id()) as u16
-}
-
-/// A scratch directory (the rating database), removed on drop.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(offset: u16) -> Scratch {
-        let dir = std::env::temp_dir().join(format!("devstack-up-{offset}-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        Scratch(dir)
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }
 
 fn start_devstack(registry: &Stack, offset: u16, data: &std::path::Path) -> Child {
@@ -154,8 +129,8 @@ fn port_closed(port: u16) -> bool {
 async fn ctrl_c_stops_every_service_and_each_deregisters() {
     let registry = registry().await;
     let offset = free_offset();
-    let scratch = Scratch::new(offset);
-    let mut devstack = start_devstack(&registry, offset, &scratch.0);
+    let data = tempfile::tempdir().unwrap();
+    let mut devstack = start_devstack(&registry, offset, data.path());
     wait_until_all_passing(&registry, offset).await;
 
     let movie = Component::Movie.default_port() + offset;
@@ -191,8 +166,8 @@ async fn ctrl_c_stops_every_service_and_each_deregisters() {
 async fn a_killed_devstack_leaves_no_orphan() {
     let registry = registry().await;
     let offset = free_offset();
-    let scratch = Scratch::new(offset);
-    let mut devstack = start_devstack(&registry, offset, &scratch.0);
+    let data = tempfile::tempdir().unwrap();
+    let mut devstack = start_devstack(&registry, offset, data.path());
     wait_until_all_passing(&registry, offset).await;
 
     devstack.kill().await.unwrap();
