@@ -2,6 +2,8 @@
 //! `host:port` authorities, `/health` and RFC 9457 problem details. Framework-free; each
 //! service maps these onto its framework.
 
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+
 use serde::{Deserialize, Serialize};
 
 /// Header naming the instance that answered; on every response.
@@ -78,6 +80,17 @@ pub fn authority(host: &str, port: u16) -> String {
     } else {
         format!("{host}:{port}")
     }
+}
+
+/// The URL at which a process reaches its own listener bound to `bound`: loopback when it
+/// listens on every interface (`0.0.0.0`, `::`), the bound address otherwise.
+pub fn local_url(bound: SocketAddr, path: &str) -> String {
+    let ip = match bound.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+        ip => ip,
+    };
+    format!("http://{}{path}", SocketAddr::new(ip, bound.port()))
 }
 
 /// Body of `GET /health`: `{"status":"passing","service":…,"instance":…}`.
@@ -164,6 +177,22 @@ impl Problem {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn local_urls_use_loopback_for_every_interface_and_the_address_otherwise() {
+        assert_eq!(
+            local_url("0.0.0.0:8082".parse().unwrap(), "/health"),
+            "http://127.0.0.1:8082/health"
+        );
+        assert_eq!(
+            local_url("[::]:8082".parse().unwrap(), "/health"),
+            "http://[::1]:8082/health"
+        );
+        assert_eq!(
+            local_url("10.1.2.3:8082".parse().unwrap(), "/health"),
+            "http://10.1.2.3:8082/health"
+        );
+    }
 
     #[test]
     fn new_request_ids_are_distinct_version_4_uuids() {

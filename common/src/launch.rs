@@ -6,7 +6,7 @@
 //! runs any service inside its own process image) start a service in exactly one way.
 
 use std::future::Future;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -70,10 +70,7 @@ pub async fn healthcheck(config: &ServiceConfig) -> anyhow::Result<()> {
     if config.port == 0 {
         bail!("healthcheck needs the service's fixed port (--port or PORT), not 0");
     }
-    let url = format!(
-        "http://{}/health",
-        SocketAddr::new(probe_host(config.bind), config.port)
-    );
+    let url = crate::http::local_url(SocketAddr::new(config.bind, config.port), "/health");
     crate::tls::install_crypto_provider();
     let client = reqwest::Client::builder()
         // Our own loopback port: never through an HTTP_PROXY from the environment.
@@ -93,35 +90,10 @@ pub async fn healthcheck(config: &ServiceConfig) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Where to probe a service bound to `bind`: loopback when it listens on every interface.
-fn probe_host(bind: IpAddr) -> IpAddr {
-    match bind {
-        IpAddr::V4(v4) if v4.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
-        IpAddr::V6(v6) if v6.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
-        specific => specific,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::config::ConsulConfig;
-
-    #[test]
-    fn probes_loopback_when_bound_to_every_interface() {
-        assert_eq!(
-            probe_host("0.0.0.0".parse().unwrap()),
-            IpAddr::V4(Ipv4Addr::LOCALHOST)
-        );
-        assert_eq!(
-            probe_host("::".parse().unwrap()),
-            IpAddr::V6(Ipv6Addr::LOCALHOST)
-        );
-        assert_eq!(
-            probe_host("10.1.2.3".parse().unwrap()),
-            "10.1.2.3".parse::<IpAddr>().unwrap()
-        );
-    }
 
     fn config_for(port: u16) -> ServiceConfig {
         let mut config = ServiceConfig::new(ConsulConfig::new(

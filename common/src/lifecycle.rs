@@ -97,12 +97,7 @@ impl LocalInstance {
 
     /// The URL this process can reach itself at (loopback when bound to all interfaces).
     pub fn local_url(&self, path: &str) -> String {
-        let ip = match self.bound.ip() {
-            IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
-            IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
-            ip => ip,
-        };
-        format!("http://{}{path}", SocketAddr::new(ip, self.bound.port()))
+        crate::http::local_url(self.bound, path)
     }
 
     /// The registry entry for this instance.
