@@ -15,7 +15,7 @@ use anyhow::{Context, bail};
 use common::registry::Registry;
 use devstack::component::Component;
 use devstack::process::LogSink;
-use devstack::stack::{InstanceRef, Launcher, START_TIMEOUT, Stack, free_port};
+use devstack::stack::{InstanceRef, Launcher, START_TIMEOUT, Stack, free_port, successes_in};
 use serde_json::Value;
 
 /// How often the harness polls the registry or an aggregator while it waits for a change. Short,
@@ -404,16 +404,6 @@ impl Rig {
     }
 }
 
-/// Successes of the instance at `127.0.0.1:<port>` of `service` in a `/discovery` document.
-fn successes_in(discovery: &Value, service: &str, port: u16) -> Option<u64> {
-    let address = format!("127.0.0.1:{port}");
-    discovery["services"][service]["instances"]
-        .as_array()?
-        .iter()
-        .find(|i| i["address"] == address.as_str())
-        .map(|i| i["successes"].as_u64().unwrap_or(0))
-}
-
 /// A directory of our own under the system's temporary directory, removed on drop.
 fn scratch_dir() -> anyhow::Result<tempfile::TempDir> {
     tempfile::Builder::new()
@@ -425,18 +415,6 @@ fn scratch_dir() -> anyhow::Result<tempfile::TempDir> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn finds_an_instance_in_the_aggregators_discovery_document() {
-        let doc = serde_json::json!({"services": {"rating-service": {"instances": [
-            {"address": "127.0.0.1:9001", "successes": 0},
-            {"address": "127.0.0.1:9002", "successes": 7},
-        ]}}});
-        assert_eq!(successes_in(&doc, "rating-service", 9002), Some(7));
-        assert_eq!(successes_in(&doc, "rating-service", 9001), Some(0));
-        assert_eq!(successes_in(&doc, "rating-service", 9003), None);
-        assert_eq!(successes_in(&doc, "metadata-service", 9002), None);
-    }
 
     #[test]
     fn scratch_directories_are_removed_on_drop() {

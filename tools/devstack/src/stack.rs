@@ -502,6 +502,17 @@ fn colour_of(component: Component) -> u8 {
     }
 }
 
+/// Successes of the instance at `127.0.0.1:<port>` of `service` in the aggregator's
+/// `/discovery` document; `None` when it does not list that instance.
+pub fn successes_in(discovery: &serde_json::Value, service: &str, port: u16) -> Option<u64> {
+    let address = format!("127.0.0.1:{port}");
+    discovery["services"][service]["instances"]
+        .as_array()?
+        .iter()
+        .find(|i| i["address"] == address.as_str())
+        .map(|i| i["successes"].as_u64().unwrap_or(0))
+}
+
 /// A port free on 127.0.0.1 right now (the OS picks it). Another process could take it before
 /// it is used; on a test machine that race is remote, and a clash fails loudly at bind.
 ///
@@ -511,4 +522,21 @@ fn colour_of(component: Component) -> u8 {
 pub fn free_port() -> anyhow::Result<u16> {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").context("finding a free port")?;
     Ok(listener.local_addr()?.port())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_an_instance_in_the_aggregators_discovery_document() {
+        let doc = serde_json::json!({"services": {"rating-service": {"instances": [
+            {"address": "127.0.0.1:9001", "successes": 0},
+            {"address": "127.0.0.1:9002", "successes": 7},
+        ]}}});
+        assert_eq!(successes_in(&doc, "rating-service", 9002), Some(7));
+        assert_eq!(successes_in(&doc, "rating-service", 9001), Some(0));
+        assert_eq!(successes_in(&doc, "rating-service", 9003), None);
+        assert_eq!(successes_in(&doc, "metadata-service", 9002), None);
+    }
 }

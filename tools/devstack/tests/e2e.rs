@@ -12,7 +12,7 @@ use std::time::Duration;
 use devstack::component::Component;
 use devstack::load::{Load, LoadPlan, Report};
 use devstack::process::LogSink;
-use devstack::stack::{InstanceRef, Launcher, Stack, free_port};
+use devstack::stack::{InstanceRef, Launcher, Stack, free_port, successes_in};
 use serde_json::Value;
 
 /// Upper bound for any wait on the stack (polling, never a timing assertion).
@@ -145,15 +145,6 @@ fn instances(view: &Value, service: &str) -> Vec<Value> {
         .unwrap_or_default()
 }
 
-/// Successful calls the aggregator made to the instance on `port`.
-fn successes_of(view: &Value, service: &str, port: u16) -> u64 {
-    instances(view, service)
-        .iter()
-        .find(|i| i["address"] == format!("127.0.0.1:{port}"))
-        .and_then(|i| i["successes"].as_u64())
-        .unwrap_or(0)
-}
-
 fn assert_clean(report: &Report, at_least: usize) {
     assert!(
         report.samples.len() >= at_least,
@@ -191,7 +182,7 @@ async fn kill_9_sigterm_and_a_new_instance_lose_no_request() {
     let port = free_port().unwrap();
     let fresh = f.stack.start(Component::Rating, port, &[]).await.unwrap();
     f.until("the new rating instance serves the aggregator", |d| {
-        successes_of(d, "rating-service", port) > 0
+        successes_in(d, "rating-service", port).unwrap_or(0) > 0
     })
     .await;
     assert!(f.stack.is_passing(fresh).await);
